@@ -1,0 +1,168 @@
+using Mesh.Model;
+
+namespace Mesh.Configuration;
+
+/// <summary>
+/// The mesh as the user writes it: the <c>Mesh</c> section of <c>IConfiguration</c> (appsettings.json)
+/// or code passed to <c>AddMesh(Action&lt;MeshOptions&gt;)</c>. Field names mirror Istio's
+/// VirtualService and DestinationRule. Validated and turned into an immutable <see cref="MeshSnapshot"/>.
+/// </summary>
+/// <example>
+/// <code>
+/// services.AddMesh(o => o.Services["backend"] = new ServiceOptions
+/// {
+///     Endpoints = { new() { Address = "http://127.0.0.1:5001", Labels = { ["version"] = "v1" } } },
+/// });
+/// </code>
+/// </example>
+public sealed class MeshOptions
+{
+    /// <summary>Services keyed by the logical host name clients use in URIs (<c>http://backend/...</c>).</summary>
+    public Dictionary<string, ServiceOptions> Services { get; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>Problems found while reading the configuration section; reported with the validation errors.</summary>
+    internal List<string> ReadErrors { get; } = [];
+}
+
+/// <summary>One logical service: its endpoints, subsets, routes and load-balancing policy.</summary>
+public sealed class ServiceOptions
+{
+    /// <summary>Further host names (aliases) that resolve to this service, e.g. <c>backend.shop.svc.cluster.local</c>.</summary>
+    public List<string> Hosts { get; } = [];
+
+    /// <summary>The endpoints (instances) of the service.</summary>
+    public List<EndpointOptions> Endpoints { get; } = [];
+
+    /// <summary>Named subsets, each a label selector over <see cref="Endpoints"/> (Istio DestinationRule subsets).</summary>
+    public Dictionary<string, Dictionary<string, string>> Subsets { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Routes, tried in order; the first that matches wins. Without routes all traffic goes to all endpoints.</summary>
+    public List<RouteOptions> Routes { get; } = [];
+
+    /// <summary>The load-balancing policy of the service's endpoints and of each of its subsets.</summary>
+    public LoadBalancerOptions? LoadBalancer { get; set; }
+}
+
+/// <summary>One endpoint of a service.</summary>
+public sealed class EndpointOptions
+{
+    /// <summary>An absolute http or https URI without path, e.g. <c>http://127.0.0.1:5001</c>.</summary>
+    public string? Address { get; set; }
+
+    /// <summary>Labels that subsets select on, e.g. <c>version: v1</c>.</summary>
+    public Dictionary<string, string> Labels { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Relative weight for weighted policies; at least 1. Defaults to 1.</summary>
+    public int Weight { get; set; } = 1;
+
+    /// <summary>Where the endpoint runs: <c>region/zone/subzone</c> or any prefix of it.</summary>
+    public string? Locality { get; set; }
+
+    /// <summary>Health as known to the source; only <see cref="EndpointHealth.Healthy"/> and <see cref="EndpointHealth.Unknown"/> endpoints take traffic.</summary>
+    public EndpointHealth Health { get; set; } = EndpointHealth.Healthy;
+}
+
+/// <summary>A route: match conditions and weighted destinations (Istio HTTPRoute).</summary>
+public sealed class RouteOptions
+{
+    /// <summary>A name for telemetry and errors; defaults to <c>routes[i]</c>.</summary>
+    public string? Name { get; set; }
+
+    /// <summary>Alternative conditions (OR); a route without any matches everything.</summary>
+    public List<RouteMatchOptions> Match { get; } = [];
+
+    /// <summary>Where matching requests go. Weights are relative; omit them all for an equal split.</summary>
+    public List<DestinationOptions> Destinations { get; } = [];
+}
+
+/// <summary>Conditions that must all hold (AND) for a request to match.</summary>
+public sealed class RouteMatchOptions
+{
+    /// <summary>The exact path, e.g. <c>/api/orders</c>.</summary>
+    public string? Path { get; set; }
+
+    /// <summary>A path prefix (string prefix, as Istio's <c>uri.prefix</c>), e.g. <c>/api</c>.</summary>
+    public string? PathPrefix { get; set; }
+
+    /// <summary>A regular expression (.NET syntax, non-backtracking engine) the whole path must match.</summary>
+    public string? PathRegex { get; set; }
+
+    /// <summary>The HTTP method, e.g. <c>GET</c>.</summary>
+    public string? Method { get; set; }
+
+    /// <summary>Header conditions keyed by header name (case-insensitive).</summary>
+    public Dictionary<string, StringMatchOptions> Headers { get; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>Query parameter conditions keyed by parameter name (case-sensitive).</summary>
+    public Dictionary<string, StringMatchOptions> QueryParams { get; } = new(StringComparer.Ordinal);
+}
+
+/// <summary>A condition on a string value; exactly one of the kinds is set.</summary>
+public sealed class StringMatchOptions
+{
+    /// <summary>The value equals this.</summary>
+    public string? Exact { get; set; }
+
+    /// <summary>The value starts with this.</summary>
+    public string? Prefix { get; set; }
+
+    /// <summary>The value ends with this.</summary>
+    public string? Suffix { get; set; }
+
+    /// <summary>The whole value matches this regular expression.</summary>
+    public string? Regex { get; set; }
+
+    /// <summary><see langword="true"/>: the value is present, whatever it is.</summary>
+    public bool? Present { get; set; }
+
+    /// <summary><see langword="true"/>: the value is absent.</summary>
+    public bool? Absent { get; set; }
+
+    /// <summary>Compare <see cref="Exact"/>, <see cref="Prefix"/> and <see cref="Suffix"/> ignoring case.</summary>
+    public bool IgnoreCase { get; set; }
+}
+
+/// <summary>A weighted destination: a subset of this service, another service, or a subset of another service.</summary>
+public sealed class DestinationOptions
+{
+    /// <summary>The service to send to; defaults to the service that owns the route.</summary>
+    public string? Host { get; set; }
+
+    /// <summary>A subset of <see cref="Host"/>; omitted means all its endpoints.</summary>
+    public string? Subset { get; set; }
+
+    /// <summary>Relative weight; omit on every destination of a route for an equal split.</summary>
+    public int? Weight { get; set; }
+}
+
+/// <summary>Load-balancing settings (Istio DestinationRule <c>trafficPolicy.loadBalancer</c>).</summary>
+public sealed class LoadBalancerOptions
+{
+    /// <summary>The policy name: RoundRobin (default), Random, WeightedRoundRobin, WeightedRandom, LeastRequest, RingHash, Maglev, or a custom registered one.</summary>
+    public string? Policy { get; set; }
+
+    /// <summary>The hash key for RingHash and Maglev.</summary>
+    public ConsistentHashOptions? ConsistentHash { get; set; }
+}
+
+/// <summary>What a consistent-hash policy hashes, and its table sizes.</summary>
+public sealed class ConsistentHashOptions
+{
+    /// <summary>Hash the value of this request header.</summary>
+    public string? HttpHeaderName { get; set; }
+
+    /// <summary>Hash the value of this cookie.</summary>
+    public string? HttpCookieName { get; set; }
+
+    /// <summary>Hash the value of this query parameter.</summary>
+    public string? HttpQueryParameterName { get; set; }
+
+    /// <summary>RingHash: the minimum number of ring entries (Envoy default 1024).</summary>
+    public int MinimumRingSize { get; set; } = LoadBalancing.LoadBalancingDefaults.MinimumRingSize;
+
+    /// <summary>RingHash: the maximum number of ring entries (Envoy default 8M).</summary>
+    public int MaximumRingSize { get; set; } = LoadBalancing.LoadBalancingDefaults.MaximumRingSize;
+
+    /// <summary>Maglev: the lookup table size, a prime (Envoy default 65537).</summary>
+    public int TableSize { get; set; } = LoadBalancing.LoadBalancingDefaults.MaglevTableSize;
+}

@@ -1,0 +1,69 @@
+using Mesh.Model;
+
+namespace Mesh.LoadBalancing;
+
+/// <summary>
+/// Least request by the power of two choices (Envoy's default choice count): sample two distinct
+/// endpoints (in proportion to weight when weights differ) and take the one with fewer in-flight
+/// requests per unit of weight, i.e. the lower (in-flight + 1) / weight. With equal weights this is
+/// Envoy's P2C exactly; with unequal weights it approximates Envoy's weight / (active + 1) scheduling
+/// without a shared, locked schedule.
+/// </summary>
+internal sealed class LeastRequestPolicy : LoadBalancingPolicy
+{
+    public override string Name => LoadBalancingDefaults.LeastRequest;
+
+    public override EndpointPicker CreatePicker(LoadBalancingContext context) =>
+        context.Endpoints.IsEmpty ? EmptyPicker.Instance : new Picker(context.Endpoints.ToArray(), context.Random);
+
+    internal sealed class Picker : EndpointPicker
+    {
+        private readonly EndpointModel[] _endpoints;
+        private readonly long[]? _cumulative;
+        private readonly Random _random;
+
+        public Picker(EndpointModel[] endpoints, Random random)
+        {
+            _endpoints = endpoints;
+            _random = random;
+            var uniform = true;
+            foreach (var endpoint in endpoints)
+            {
+                uniform &= endpoint.Weight == endpoints[0].Weight;
+            }
+
+            _cumulative = uniform ? null : CumulativeWeights.Build(endpoints);
+        }
+
+        public override EndpointModel? Pick(in PickContext context)
+        {
+            var endpoints = _endpoints;
+            if (endpoints.Length == 1)
+            {
+                return endpoints[0];
+            }
+
+            var a = Sample();
+            var b = Sample();
+            if (b == a)
+            {
+                // Two distinct candidates: the second draw is re-aimed at the next endpoint.
+                b = a + 1 == endpoints.Length ? 0 : a + 1;
+            }
+
+            var first = endpoints[a];
+            var second = endpoints[b];
+
+            // Compare (inFlight + 1) / weight without division.
+            var firstLoad = (long)(first.State.InFlight + 1) * second.Weight;
+            var secondLoad = (long)(second.State.InFlight + 1) * first.Weight;
+            return secondLoad < firstLoad ? second : first;
+        }
+
+        private int Sample()
+        {
+            var cumulative = _cumulative;
+            return cumulative is null ? _random.Next(_endpoints.Length) : CumulativeWeights.IndexOf(cumulative, _random.NextInt64(cumulative[^1]));
+        }
+    }
+}

@@ -1,0 +1,87 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+
+namespace Mesh.Telemetry;
+
+/// <summary>
+/// Mesh's instruments: the <c>Mesh</c> <see cref="Meter"/> (created through <see cref="IMeterFactory"/>)
+/// and the <c>Mesh</c> <see cref="System.Diagnostics.ActivitySource"/>. Names follow OpenTelemetry's HTTP
+/// semantic conventions where they exist, with <c>mesh.*</c> attributes for the mesh's own concepts.
+/// </summary>
+public sealed class MeshTelemetry
+{
+    /// <summary>The name of the meter and of the activity source.</summary>
+    public const string Name = "Mesh";
+
+    private static readonly object[] StatusCodes = CreateStatusCodes();
+
+    internal MeshTelemetry(IMeterFactory meterFactory)
+    {
+        ArgumentNullException.ThrowIfNull(meterFactory);
+        Meter = meterFactory.Create(Name);
+        RequestDuration = Meter.CreateHistogram(
+            "mesh.client.request.duration",
+            unit: "s",
+            description: "Duration of requests sent through the mesh, from route selection to response headers.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10] });
+        Requests = Meter.CreateCounter<long>("mesh.client.requests", unit: "{request}", description: "Requests sent through the mesh.");
+        ConfigUpdates = Meter.CreateCounter<long>("mesh.config.updates", unit: "{update}", description: "Configuration updates, accepted or rejected.");
+    }
+
+    /// <summary>The mesh's activity source; spans are created only when something listens.</summary>
+    public static ActivitySource ActivitySource { get; } = new(Name);
+
+    /// <summary>The mesh's meter.</summary>
+    public Meter Meter { get; }
+
+    internal Histogram<double> RequestDuration { get; }
+
+    internal Counter<long> Requests { get; }
+
+    internal Counter<long> ConfigUpdates { get; }
+
+    /// <summary>A boxed status code, cached so tagging a measurement does not allocate.</summary>
+    internal static object StatusCode(int code) => (uint)code < (uint)StatusCodes.Length ? StatusCodes[code] : code;
+
+    private static object[] CreateStatusCodes()
+    {
+        var codes = new object[600];
+        for (var i = 0; i < codes.Length; i++)
+        {
+            codes[i] = i;
+        }
+
+        return codes;
+    }
+
+    /// <summary>Attribute names.</summary>
+    public static class Tags
+    {
+        /// <summary>The logical service (host) the request addressed.</summary>
+        public const string Service = "mesh.service";
+
+        /// <summary>The route that matched.</summary>
+        public const string Route = "mesh.route";
+
+        /// <summary>The destination cluster.</summary>
+        public const string Cluster = "mesh.cluster";
+
+        /// <summary>The endpoint's host (opt-in on metrics).</summary>
+        public const string ServerAddress = "server.address";
+
+        /// <summary>The endpoint's port (opt-in on metrics).</summary>
+        public const string ServerPort = "server.port";
+
+        /// <summary>The response status code.</summary>
+        public const string StatusCode = "http.response.status_code";
+
+        /// <summary>The request method.</summary>
+        public const string Method = "http.request.method";
+
+        /// <summary>The kind of failure, when the request failed.</summary>
+        public const string ErrorType = "error.type";
+
+        /// <summary>accepted or rejected.</summary>
+        public const string ConfigResult = "mesh.config.result";
+    }
+}
