@@ -1,0 +1,125 @@
+// The Mesh demo: the seed scenario on the embedded default (no Kubernetes, no control plane).
+// Three backends (two v1, one v2) start on the addresses the "Mesh" section of appsettings.json
+// names; an HttpClient with .AddMesh() sends requests to http://backend, split 80/20 between the
+// subsets v1 and v2, and with the x-canary header to v2 only. It prints what reached whom.
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using Mesh;
+using Mesh.Demo;
+
+var builder = Host.CreateApplicationBuilder(args);
+builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
+builder.Services.AddMesh(builder.Configuration);
+builder.Services.AddHttpClient("backend", c => c.BaseAddress = new Uri("http://backend")).AddMesh();
+var settings = builder.Configuration.GetSection("Demo").Get<DemoSettings>() ?? new DemoSettings();
+
+using var host = builder.Build();
+await host.StartAsync();
+var mesh = host.Services.GetRequiredService<MeshState>();
+var cluster = mesh.Current.Clusters["backend"];
+
+await using var backends = await Backends.StartAsync(cluster.Endpoints);
+Console.WriteLine($"Mesh demo: {backends.Count} backends on 127.0.0.1, client configured from appsettings.json (snapshot v{mesh.Current.Version}).");
+Console.WriteLine();
+
+var client = host.Services.GetRequiredService<IHttpClientFactory>().CreateClient("backend");
+var split = await Load.RunAsync(client, settings.Requests, settings.Concurrency, canary: false);
+var canary = await Load.RunAsync(client, settings.CanaryRequests, settings.Concurrency, canary: true);
+
+var ok = Report.Print($"Route 'split': {settings.Requests} requests to http://backend/, {settings.Concurrency} concurrent, 80/20 between subsets v1 and v2", split, new() { ["v1"] = 80, ["v2"] = 20 });
+ok &= Report.Print($"Route 'canary': {settings.CanaryRequests} requests with header x-canary: 1, all to subset v2", canary, new() { ["v2"] = 100 });
+
+await host.StopAsync();
+Console.WriteLine(ok ? "Every request succeeded and every share is within 5 points of its weight." : "FAILED: see above.");
+return ok ? 0 : 1;
+
+namespace Mesh.Demo
+{
+    internal sealed class DemoSettings
+    {
+        public int Requests { get; set; } = 3000;
+
+        public int CanaryRequests { get; set; } = 300;
+
+        public int Concurrency { get; set; } = 16;
+    }
+
+    /// <summary>One answer: which backend and version, and how long it took.</summary>
+    internal readonly record struct Outcome(string Endpoint, string Version, double Milliseconds, bool Failed);
+
+    internal static class Load
+    {
+        public static async Task<List<Outcome>> RunAsync(HttpClient client, int count, int concurrency, bool canary)
+        {
+            var outcomes = new ConcurrentBag<Outcome>();
+            var next = -1;
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(40));
+            var workers = Enumerable.Range(0, concurrency).Select(async _ =>
+            {
+                while (Interlocked.Increment(ref next) < count)
+                {
+                    using var request = new HttpRequestMessage(HttpMethod.Get, "/");
+                    if (canary)
+                    {
+                        request.Headers.Add("x-canary", "1");
+                    }
+
+                    var started = Stopwatch.GetTimestamp();
+                    try
+                    {
+                        using var response = await client.SendAsync(request, timeout.Token);
+                        var body = await response.Content.ReadAsStringAsync(timeout.Token);
+                        var parts = body.Split(' ');
+                        outcomes.Add(new Outcome(parts[1], parts[0], Stopwatch.GetElapsedTime(started).TotalMilliseconds, !response.IsSuccessStatusCode));
+                    }
+                    catch (HttpRequestException ex)
+                    {
+                        Console.WriteLine($"request failed: {ex.Message}");
+                        outcomes.Add(new Outcome("-", "-", Stopwatch.GetElapsedTime(started).TotalMilliseconds, true));
+                    }
+                }
+            });
+            await Task.WhenAll(workers);
+            return [.. outcomes];
+        }
+    }
+
+    internal static class Report
+    {
+        public static bool Print(string title, List<Outcome> outcomes, Dictionary<string, int> expected)
+        {
+            var ok = true;
+            var total = outcomes.Count;
+            Console.WriteLine(title);
+            Console.WriteLine($"  {"version",-9}{"requests",10}{"share",9}{"weight",9}");
+            foreach (var version in expected.Keys.Union(outcomes.Select(o => o.Version)).Order())
+            {
+                var n = outcomes.Count(o => o.Version == version);
+                var share = 100.0 * n / total;
+                var weight = expected.GetValueOrDefault(version);
+                var within = Math.Abs(share - weight) <= 5;
+                ok &= within;
+                Console.WriteLine($"  {version,-9}{n,10}{share,8:F1}%{weight,8}%{(within ? "" : "   <- off by more than 5 points")}");
+            }
+
+            Console.WriteLine();
+            Console.WriteLine($"  {"endpoint",-24}{"version",-9}{"requests",10}{"share",9}{"p50 ms",9}{"p99 ms",9}");
+            foreach (var group in outcomes.GroupBy(o => (o.Endpoint, o.Version)).OrderBy(g => g.Key.Endpoint, StringComparer.Ordinal))
+            {
+                var latencies = group.Select(o => o.Milliseconds).Order().ToArray();
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"  {group.Key.Endpoint,-24}{group.Key.Version,-9}{latencies.Length,10}{100.0 * latencies.Length / total,8:F1}%{Percentile(latencies, 0.50),9:F2}{Percentile(latencies, 0.99),9:F2}"));
+            }
+
+            var failed = outcomes.Count(o => o.Failed);
+            ok &= failed == 0 && total > 0;
+            Console.WriteLine($"  failed: {failed}");
+            Console.WriteLine();
+            return ok;
+        }
+
+        private static double Percentile(double[] sorted, double p) =>
+            sorted.Length == 0 ? 0 : sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p * sorted.Length) - 1)];
+    }
+}
