@@ -18,11 +18,11 @@ public sealed partial class MeshState
     private readonly MeshTelemetry _telemetry;
     private readonly ILogger _logger;
     private MeshSnapshot _current = MeshSnapshot.Empty;
-    private IReadOnlyDictionary<string, EndpointState> _endpointStates = new Dictionary<string, EndpointState>();
+    private MeshRuntime _runtime = MeshRuntime.Empty;
 
-    internal MeshState(IEnumerable<LoadBalancingPolicy> policies, Random random, MeshTelemetry telemetry, ILogger<MeshState> logger)
+    internal MeshState(IEnumerable<LoadBalancingPolicy> policies, Random random, TimeProvider time, MeshTelemetry telemetry, ILoggerFactory loggers, ILogger<MeshState> logger)
     {
-        _builder = new MeshSnapshotBuilder(policies, random);
+        _builder = new MeshSnapshotBuilder(policies, random, time, telemetry, loggers);
         _telemetry = telemetry;
         _logger = logger;
     }
@@ -30,7 +30,7 @@ public sealed partial class MeshState
     /// <summary>The snapshot in force. Never null: <see cref="MeshSnapshot.Empty"/> before the first configuration.</summary>
     public MeshSnapshot Current => Volatile.Read(ref _current);
 
-    /// <summary>Raised after a new snapshot is published, on the publishing thread.</summary>
+    /// <summary>Raised after a new snapshot is published, on the publishing thread, in version order.</summary>
     public event Action<MeshSnapshot>? SnapshotChanged;
 
     /// <summary>
@@ -43,7 +43,7 @@ public sealed partial class MeshState
         lock (_writeLock)
         {
             var next = _current.Version + 1;
-            result = _builder.Build(options, source, next, _endpointStates);
+            result = _builder.Build(options, source, next, _runtime);
             if (result.Snapshot is null)
             {
                 _telemetry.ConfigUpdates.Add(1, new KeyValuePair<string, object?>(MeshTelemetry.Tags.ConfigResult, "rejected"));
@@ -51,13 +51,17 @@ public sealed partial class MeshState
                 return result;
             }
 
-            _endpointStates = result.EndpointStates;
+            var replaced = _runtime;
+            _runtime = result.Runtime;
             Volatile.Write(ref _current, result.Snapshot);
+            replaced.DisposeExcept(result.Runtime);
             _telemetry.ConfigUpdates.Add(1, new KeyValuePair<string, object?>(MeshTelemetry.Tags.ConfigResult, "accepted"));
-            Log.SnapshotPublished(_logger, result.Snapshot.Version, source, result.Snapshot.Services.Count, result.Snapshot.Clusters.Count, result.EndpointStates.Count);
+            Log.SnapshotPublished(_logger, result.Snapshot.Version, source, result.Snapshot.Services.Count, result.Snapshot.Clusters.Count, result.Runtime.Endpoints.Count);
+
+            // Raised under the writer lock so subscribers see snapshots in version order; they must not publish from the handler.
+            SnapshotChanged?.Invoke(result.Snapshot);
         }
 
-        SnapshotChanged?.Invoke(result.Snapshot);
         return result;
     }
 

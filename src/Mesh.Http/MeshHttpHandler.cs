@@ -1,27 +1,36 @@
 using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Json;
+using System.Net.Sockets;
 using Mesh.Model;
+using Mesh.Resilience;
 using Mesh.Telemetry;
 
 namespace Mesh.Http;
 
 /// <summary>
 /// The mesh in an <c>HttpClient</c> pipeline: resolves the request's host to a mesh service, picks a
-/// route, a destination cluster and an endpoint, sends the request there, and reports the outcome to
-/// the endpoint's state and to telemetry. Hosts the mesh does not know pass through (or fail, if configured).
+/// route and a destination cluster, then hands the request to the resilience pipeline, which picks an
+/// endpoint for every attempt, sends it there and reports the outcome. Hosts the mesh does not know
+/// pass through (or fail, if configured).
 /// </summary>
-internal sealed class MeshHttpHandler : DelegatingHandler
+internal sealed class MeshHttpHandler : DelegatingHandler, IAttemptTransport<HttpRequestMessage, HttpResponseMessage>
 {
+    private static readonly HttpRequestOptionsKey<EndpointModel> AnsweringEndpoint = new("Mesh.Endpoint");
+
     private readonly MeshState _state;
     private readonly MeshTelemetry _telemetry;
     private readonly MeshHttpOptions _options;
     private readonly TimeProvider _time;
+    private readonly ResilientExecutor<HttpRequestMessage, HttpResponseMessage> _executor;
 
-    public MeshHttpHandler(MeshState state, MeshTelemetry telemetry, MeshHttpOptions options, TimeProvider time)
+    public MeshHttpHandler(MeshState state, MeshTelemetry telemetry, MeshHttpOptions options, TimeProvider time, Random? random = null)
     {
         _state = state;
         _telemetry = telemetry;
         _options = options;
         _time = time;
+        _executor = new ResilientExecutor<HttpRequestMessage, HttpResponseMessage>(this, time, random ?? Random.Shared, telemetry);
     }
 
     protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
@@ -38,34 +47,28 @@ internal sealed class MeshHttpHandler : DelegatingHandler
         {
             return _options.UnknownHost == UnknownHostBehavior.PassThrough
                 ? base.SendAsync(request, cancellationToken)
-                : throw Failure(new MeshException(uri.Host, MeshFailureReason.UnknownService, $"'{uri.Host}' is not a mesh service (snapshot v{snapshot.Version} from {snapshot.Source} knows {string.Join(", ", snapshot.Services.Select(s => s.Name))}); add it to the mesh configuration or set UnknownHost to PassThrough."));
+                : Task.FromException<HttpResponseMessage>(Failure(new MeshException(uri.Host, MeshFailureReason.UnknownService, $"'{uri.Host}' is not a mesh service (snapshot v{snapshot.Version} from {snapshot.Source} knows {string.Join(", ", snapshot.Services.Select(s => s.Name))}); add it to the mesh configuration or set UnknownHost to PassThrough.")));
         }
 
         var view = new HttpRequestView(request);
-        var route = service.SelectRoute(ref view)
-            ?? throw Failure(new MeshException(service.Name, MeshFailureReason.NoRoute, $"No route of service '{service.Name}' matches {request.Method} {uri.AbsolutePath}; add a route without Match as the last route to catch the rest."));
-        var cluster = route.PickCluster();
-        var endpoint = cluster.Pick(ref view)
-            ?? throw Failure(new MeshException(service.Name, MeshFailureReason.NoUsableEndpoint, $"Service '{service.Name}' (route '{route.Name}') cannot send: {cluster.DescribeUnavailability()}."));
-
-        return SendToEndpointAsync(request, uri, service, route, cluster, endpoint, cancellationToken);
-    }
-
-    private async Task<HttpResponseMessage> SendToEndpointAsync(
-        HttpRequestMessage request,
-        Uri logicalUri,
-        ServiceModel service,
-        RouteModel route,
-        ClusterModel cluster,
-        EndpointModel endpoint,
-        CancellationToken cancellationToken)
-    {
-        request.RequestUri = new Uri(string.Concat(endpoint.Key, logicalUri.PathAndQuery), UriKind.Absolute);
-        if (_options.PreserveHost && request.Headers.Host is null)
+        var route = service.SelectRoute(ref view);
+        if (route is null)
         {
-            request.Headers.Host = logicalUri.Authority;
+            return LocalFailure(request, new MeshException(service.Name, MeshFailureReason.NoRoute, $"No route of service '{service.Name}' matches {request.Method} {uri.AbsolutePath}; add a route without Match as the last route to catch the rest."));
         }
 
+        var cluster = route.PickCluster();
+        var pick = cluster.CreatePickContext(ref view);
+        if (_options.PreserveHost && request.Headers.Host is null)
+        {
+            request.Headers.Host = uri.Authority;
+        }
+
+        return SendThroughMeshAsync(request, service, route, cluster, pick, cancellationToken);
+    }
+
+    private async Task<HttpResponseMessage> SendThroughMeshAsync(HttpRequestMessage request, ServiceModel service, RouteModel route, ClusterModel cluster, LoadBalancing.PickContext pick, CancellationToken cancellationToken)
+    {
         using var activity = MeshTelemetry.ActivitySource.StartActivity("mesh.request", ActivityKind.Internal);
         if (activity is { IsAllDataRequested: true })
         {
@@ -73,36 +76,191 @@ internal sealed class MeshHttpHandler : DelegatingHandler
             activity.SetTag(MeshTelemetry.Tags.Service, service.Name);
             activity.SetTag(MeshTelemetry.Tags.Route, route.Name);
             activity.SetTag(MeshTelemetry.Tags.Cluster, cluster.Name);
-            activity.SetTag(MeshTelemetry.Tags.ServerAddress, endpoint.Host);
-            activity.SetTag(MeshTelemetry.Tags.ServerPort, endpoint.Port);
         }
 
-        var state = endpoint.State;
         var start = _time.GetTimestamp();
-        state.OnRequestStarted();
+        var logicalUri = request.RequestUri!;
         var statusCode = 0;
         string? errorType = null;
         try
         {
-            var response = await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
+            var response = await _executor.ExecuteAsync(service, route, cluster, request, pick, IsReplayable(request.Content), IsIdempotent(request.Method), cancellationToken).ConfigureAwait(false);
             statusCode = (int)response.StatusCode;
+            return response;
+        }
+        catch (MeshException ex) when (_options.LocalFailures == LocalFailureMode.StatusCode)
+        {
+            var response = LocalReply(request, ex);
+            statusCode = (int)response.StatusCode;
+            errorType = ReasonName(ex.Reason);
             return response;
         }
         catch (Exception ex)
         {
-            errorType = ex is OperationCanceledException ? "cancelled" : ex.GetType().FullName;
+            errorType = ex is MeshException mesh ? ReasonName(mesh.Reason) : ex is OperationCanceledException ? "cancelled" : ex.GetType().FullName;
             activity?.SetStatus(ActivityStatusCode.Error, ex.Message);
-            throw;
+            throw ex is MeshException meshException ? Failure(meshException) : ex;
         }
         finally
         {
-            var elapsed = _time.GetElapsedTime(start);
-            state.OnRequestCompleted(elapsed);
-            Record(request, service, route, cluster, endpoint, statusCode, errorType, elapsed, activity);
+            // The caller's message leaves the mesh as it came: a retry handler outside the mesh, or code reading
+            // response.RequestMessage, sees the logical address, not the endpoint the mesh picked.
+            request.RequestUri = logicalUri;
+            Record(request, service, route, cluster, statusCode, errorType, _time.GetElapsedTime(start), activity);
         }
     }
 
-    private void Record(HttpRequestMessage request, ServiceModel service, RouteModel route, ClusterModel cluster, EndpointModel endpoint, int statusCode, string? errorType, TimeSpan elapsed, Activity? activity)
+    async ValueTask<HttpResponseMessage> IAttemptTransport<HttpRequestMessage, HttpResponseMessage>.SendAsync(HttpRequestMessage request, EndpointModel endpoint, int attempt, CancellationToken cancellationToken)
+    {
+        // Attempts after the first get their own message: a hedge runs beside the first, and a sent message's URI must not change under it.
+        var message = attempt == 0 ? request : Clone(request);
+        if (_options.RecordEndpointInMetrics)
+        {
+            request.Options.Set(AnsweringEndpoint, endpoint);
+        }
+
+        message.RequestUri = new Uri(string.Concat(endpoint.Key, request.RequestUri!.PathAndQuery), UriKind.Absolute);
+        using var activity = MeshTelemetry.ActivitySource.StartActivity("mesh.attempt", ActivityKind.Internal);
+        if (activity is { IsAllDataRequested: true })
+        {
+            activity.SetTag(MeshTelemetry.Tags.ServerAddress, endpoint.Host);
+            activity.SetTag(MeshTelemetry.Tags.ServerPort, endpoint.Port);
+            activity.SetTag("mesh.attempt", attempt);
+        }
+
+        try
+        {
+            var response = await base.SendAsync(message, cancellationToken).ConfigureAwait(false);
+            activity?.SetTag(MeshTelemetry.Tags.StatusCode, MeshTelemetry.StatusCode((int)response.StatusCode));
+            return response;
+        }
+        catch (Exception ex)
+        {
+            activity?.SetStatus(ActivityStatusCode.Error, ex.Message);
+            throw;
+        }
+    }
+
+    AttemptOutcome IAttemptTransport<HttpRequestMessage, HttpResponseMessage>.Classify(HttpResponseMessage response) => AttemptOutcome.FromStatus((int)response.StatusCode);
+
+    AttemptFailure IAttemptTransport<HttpRequestMessage, HttpResponseMessage>.Classify(Exception exception) => ClassifyException(exception);
+
+    HttpResponseMessage IAttemptTransport<HttpRequestMessage, HttpResponseMessage>.CreateLocalReply(HttpRequestMessage request, int statusCode) =>
+        new((HttpStatusCode)statusCode)
+        {
+            RequestMessage = request,
+            Content = new StringContent("fault injected by the mesh"),
+            Headers = { { LocalReplyHeader, "fault" } },
+        };
+
+    /// <summary>The header on responses the mesh made itself (faults, and local failures in <see cref="LocalFailureMode.StatusCode"/> mode).</summary>
+    internal const string LocalReplyHeader = "x-mesh-local-reply";
+
+    internal static AttemptFailure ClassifyException(Exception exception)
+    {
+        if (exception is HttpRequestException http)
+        {
+            switch (http.HttpRequestError)
+            {
+                case HttpRequestError.NameResolutionError:
+                case HttpRequestError.ConnectionError when !HasSocketError(http, SocketError.ConnectionReset):
+                case HttpRequestError.SecureConnectionError:
+                    return AttemptFailure.ConnectFailure;
+                case HttpRequestError.ResponseEnded:
+                case HttpRequestError.HttpProtocolError:
+                case HttpRequestError.InvalidResponse:
+                case HttpRequestError.ConnectionError:
+                    return AttemptFailure.Reset;
+            }
+        }
+
+        for (var inner = exception; inner is not null; inner = inner.InnerException)
+        {
+            if (inner is IOException or SocketException)
+            {
+                return AttemptFailure.Reset;
+            }
+        }
+
+        return AttemptFailure.Other;
+    }
+
+    private static bool HasSocketError(Exception exception, SocketError error)
+    {
+        for (var inner = exception.InnerException; inner is not null; inner = inner.InnerException)
+        {
+            if (inner is SocketException socket && socket.SocketErrorCode == error)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>Whether the body can be sent again: none, or a buffered kind the platform re-serializes on every send.</summary>
+    internal static bool IsReplayable(HttpContent? content) => content switch
+    {
+        null => true,
+        ByteArrayContent or ReadOnlyMemoryContent or JsonContent => true,
+        MultipartContent multipart => multipart.All(IsReplayable),
+        _ => false,
+    };
+
+    /// <summary>Idempotent methods (RFC 9110 9.2.2) may be hedged.</summary>
+    internal static bool IsIdempotent(HttpMethod method) =>
+        method == HttpMethod.Get || method == HttpMethod.Head || method == HttpMethod.Options || method == HttpMethod.Trace || method == HttpMethod.Put || method == HttpMethod.Delete;
+
+    private static HttpRequestMessage Clone(HttpRequestMessage source)
+    {
+        var clone = new HttpRequestMessage(source.Method, source.RequestUri)
+        {
+            Version = source.Version,
+            VersionPolicy = source.VersionPolicy,
+            Content = source.Content,
+        };
+        foreach (var header in source.Headers.NonValidated)
+        {
+            clone.Headers.TryAddWithoutValidation(header.Key, header.Value);
+        }
+
+        var options = (IDictionary<string, object?>)clone.Options;
+        foreach (var option in source.Options)
+        {
+            options[option.Key] = option.Value;
+        }
+
+        return clone;
+    }
+
+    private Task<HttpResponseMessage> LocalFailure(HttpRequestMessage request, MeshException failure) =>
+        _options.LocalFailures == LocalFailureMode.StatusCode ? Task.FromResult(LocalReply(request, failure)) : Task.FromException<HttpResponseMessage>(Failure(failure));
+
+    private static HttpResponseMessage LocalReply(HttpRequestMessage request, MeshException failure) => new(failure.Reason switch
+    {
+        MeshFailureReason.Timeout => HttpStatusCode.GatewayTimeout,
+        MeshFailureReason.RateLimited => HttpStatusCode.TooManyRequests,
+        MeshFailureReason.NoRoute => HttpStatusCode.NotFound,
+        _ => HttpStatusCode.ServiceUnavailable,
+    })
+    {
+        RequestMessage = request,
+        Content = new StringContent(failure.Message),
+        Headers = { { LocalReplyHeader, ReasonName(failure.Reason) } },
+    };
+
+    private static string ReasonName(MeshFailureReason reason) => reason switch
+    {
+        MeshFailureReason.UnknownService => "unknown_service",
+        MeshFailureReason.NoRoute => "no_route",
+        MeshFailureReason.NoUsableEndpoint => "no_usable_endpoint",
+        MeshFailureReason.Timeout => "timeout",
+        MeshFailureReason.Overflow => "overflow",
+        MeshFailureReason.CircuitOpen => "circuit_open",
+        _ => "rate_limited",
+    };
+
+    private void Record(HttpRequestMessage request, ServiceModel service, RouteModel route, ClusterModel cluster, int statusCode, string? errorType, TimeSpan elapsed, Activity? activity)
     {
         if (statusCode != 0)
         {
@@ -121,7 +279,7 @@ internal sealed class MeshHttpHandler : DelegatingHandler
             { MeshTelemetry.Tags.Service, service.Name },
             { MeshTelemetry.Tags.Route, route.Name },
             { MeshTelemetry.Tags.Cluster, cluster.Name },
-            { MeshTelemetry.Tags.Method, request.Method.Method },
+            { MeshTelemetry.Tags.Method, MethodTag(request.Method) },
         };
         if (statusCode != 0)
         {
@@ -133,7 +291,7 @@ internal sealed class MeshHttpHandler : DelegatingHandler
             tags.Add(MeshTelemetry.Tags.ErrorType, errorType);
         }
 
-        if (_options.RecordEndpointInMetrics)
+        if (_options.RecordEndpointInMetrics && request.Options.TryGetValue(AnsweringEndpoint, out var endpoint))
         {
             tags.Add(MeshTelemetry.Tags.ServerAddress, endpoint.Host);
             tags.Add(MeshTelemetry.Tags.ServerPort, endpoint.Port);
@@ -144,4 +302,11 @@ internal sealed class MeshHttpHandler : DelegatingHandler
     }
 
     private static HttpRequestException Failure(MeshException inner) => new(inner.Message, inner);
+
+    /// <summary>The method as OpenTelemetry's HTTP conventions tag it: known methods as they are, any other as <c>_OTHER</c>.</summary>
+    internal static string MethodTag(HttpMethod method) => method.Method switch
+    {
+        "GET" or "POST" or "PUT" or "DELETE" or "HEAD" or "OPTIONS" or "PATCH" or "TRACE" or "CONNECT" or "QUERY" => method.Method,
+        _ => "_OTHER",
+    };
 }

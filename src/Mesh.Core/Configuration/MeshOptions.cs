@@ -41,6 +41,21 @@ public sealed class ServiceOptions
 
     /// <summary>The load-balancing policy of the service's endpoints and of each of its subsets.</summary>
     public LoadBalancerOptions? LoadBalancer { get; set; }
+
+    /// <summary>Circuit-breaking thresholds of the service's cluster and of each subset (Envoy; Istio <c>connectionPool</c>). Envoy's defaults apply when omitted.</summary>
+    public ConnectionPoolOptions? ConnectionPool { get; set; }
+
+    /// <summary>Passive health checking of the service's endpoints. Off when omitted.</summary>
+    public OutlierDetectionOptions? OutlierDetection { get; set; }
+
+    /// <summary>An error-rate circuit breaker per cluster (the service's and each subset's). Off when omitted.</summary>
+    public CircuitBreakerOptions? CircuitBreaker { get; set; }
+
+    /// <summary>A slow-call-rate circuit breaker per cluster. Off when omitted.</summary>
+    public SlowCallBreakerOptions? SlowCallBreaker { get; set; }
+
+    /// <summary>A local rate limit on all requests to the service. Off when omitted.</summary>
+    public RateLimitOptions? RateLimit { get; set; }
 }
 
 /// <summary>One endpoint of a service.</summary>
@@ -73,6 +88,21 @@ public sealed class RouteOptions
 
     /// <summary>Where matching requests go. Weights are relative; omit them all for an equal split.</summary>
     public List<DestinationOptions> Destinations { get; } = [];
+
+    /// <summary>The total time for the request, all tries and backoffs included (Istio <c>timeout</c>). None when omitted.</summary>
+    public TimeSpan? Timeout { get; set; }
+
+    /// <summary>Retries (Istio <c>retries</c>). None when omitted.</summary>
+    public RetryOptions? Retries { get; set; }
+
+    /// <summary>Hedging for idempotent requests (GET, HEAD, OPTIONS, PUT, DELETE, TRACE). None when omitted.</summary>
+    public HedgingOptions? Hedging { get; set; }
+
+    /// <summary>Fault injection (Istio <c>fault</c>). None when omitted.</summary>
+    public FaultOptions? Fault { get; set; }
+
+    /// <summary>A local rate limit on the requests this route takes. None when omitted.</summary>
+    public RateLimitOptions? RateLimit { get; set; }
 }
 
 /// <summary>Conditions that must all hold (AND) for a request to match.</summary>

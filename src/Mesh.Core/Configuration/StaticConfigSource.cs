@@ -19,13 +19,14 @@ internal sealed class StaticConfigSource(IOptionsMonitor<MeshOptions> monitor, s
 
     public void Start(MeshState state)
     {
+        // Subscribe first, so a change that lands while the first snapshot is built is not lost.
+        _subscription = monitor.OnChange((options, _) => state.Apply(options, description));
         var initial = state.Apply(monitor.CurrentValue, description);
         if (initial.Snapshot is null)
         {
+            _subscription?.Dispose();
             throw new MeshConfigurationException(description, initial.Errors);
         }
-
-        _subscription = monitor.OnChange((options, _) => state.Apply(options, description));
     }
 
     public void Dispose() => _subscription?.Dispose();

@@ -61,11 +61,15 @@ public static class MeshServiceCollectionExtensions
         ]);
         services.TryAddSingleton(sp =>
         {
+            // AddMesh may run before AddLogging: resolve the factory late and fall back to none rather than registering one.
+            var loggers = sp.GetService<ILoggerFactory>() ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance;
             var state = new MeshState(
                 sp.GetServices<LoadBalancingPolicy>(),
                 sp.GetService<MeshRandom>()?.Random ?? Random.Shared,
+                sp.GetRequiredService<TimeProvider>(),
                 sp.GetRequiredService<MeshTelemetry>(),
-                sp.GetRequiredService<ILoggerFactory>().CreateLogger<MeshState>());
+                loggers,
+                loggers.CreateLogger<MeshState>());
             foreach (var source in sp.GetServices<IMeshConfigSource>())
             {
                 source.Start(state);
@@ -74,7 +78,6 @@ public static class MeshServiceCollectionExtensions
             return state;
         });
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, MeshStartupValidator>());
-        services.TryAddSingleton<ILoggerFactory, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory>();
         return new MeshBuilder(services);
     }
 

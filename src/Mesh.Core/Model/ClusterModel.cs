@@ -1,22 +1,37 @@
 using System.Collections.Immutable;
 using Mesh.LoadBalancing;
+using Mesh.Resilience;
 using Mesh.Routing;
 
 namespace Mesh.Model;
 
 /// <summary>
 /// A set of interchangeable endpoints and the policy that picks among them (a service's endpoints, or
-/// one of its subsets). Immutable: its picker was built for exactly these endpoints.
+/// one of its subsets). The endpoint list is immutable; the picker is rebuilt (and swapped atomically)
+/// when outlier detection ejects or returns an endpoint, so picks never see a half-updated list.
 /// </summary>
 public sealed class ClusterModel
 {
-    internal ClusterModel(string name, ImmutableArray<EndpointModel> endpoints, string policyName, EndpointPicker picker, RequestHashPolicy? hashPolicy)
+    private readonly Func<ImmutableArray<EndpointModel>, EndpointPicker> _createPicker;
+    private readonly Lock _refreshLock = new();
+    private EndpointPicker _picker = EmptyPicker.Instance;
+
+    internal ClusterModel(
+        string name,
+        ImmutableArray<EndpointModel> endpoints,
+        string policyName,
+        Func<ImmutableArray<EndpointModel>, EndpointPicker> createPicker,
+        RequestHashPolicy? hashPolicy,
+        ClusterState state,
+        OutlierDetector? detector)
     {
         Name = name;
         Endpoints = endpoints;
         PolicyName = policyName;
-        Picker = picker;
+        _createPicker = createPicker;
         HashPolicy = hashPolicy;
+        State = state;
+        Detector = detector;
         var usable = 0;
         foreach (var endpoint in endpoints)
         {
@@ -24,6 +39,7 @@ public sealed class ClusterModel
         }
 
         UsableCount = usable;
+        RefreshPicker();
     }
 
     /// <summary>The cluster name, e.g. <c>backend</c> or <c>backend/v1</c>.</summary>
@@ -32,22 +48,75 @@ public sealed class ClusterModel
     /// <summary>All endpoints, usable or not.</summary>
     public ImmutableArray<EndpointModel> Endpoints { get; }
 
-    /// <summary>How many endpoints take traffic.</summary>
+    /// <summary>How many endpoints take traffic by their source health (ejections aside).</summary>
     public int UsableCount { get; }
 
     /// <summary>The load-balancing policy's name.</summary>
     public string PolicyName { get; }
 
-    internal EndpointPicker Picker { get; }
+    /// <summary>Whether too many endpoints are ejected, so ejections are ignored (Envoy's panic mode).</summary>
+    public bool IsInPanic { get; private set; }
+
+    internal EndpointPicker Picker => Volatile.Read(ref _picker);
 
     internal RequestHashPolicy? HashPolicy { get; }
+
+    /// <summary>Connection-pool admission, retry accounting and breakers; kept across snapshots.</summary>
+    internal ClusterState State { get; }
+
+    /// <summary>The service's outlier detector, shared by the service cluster and its subsets.</summary>
+    internal OutlierDetector? Detector { get; }
 
     /// <summary>Picks an endpoint for a request, or returns <see langword="null"/> when none is usable.</summary>
     public EndpointModel? Pick<TRequest>(ref TRequest request)
         where TRequest : IMeshRequest, allows ref struct
     {
-        var context = HashPolicy is null ? default : new PickContext(HashPolicy.ComputeHash(ref request));
+        var context = CreatePickContext(ref request);
         return Picker.Pick(in context);
+    }
+
+    /// <summary>Picks an endpoint with a prepared context.</summary>
+    internal EndpointModel? Pick(in PickContext context) => Picker.Pick(in context);
+
+    /// <summary>The request's pick input (its hash, for consistent-hash policies).</summary>
+    internal PickContext CreatePickContext<TRequest>(ref TRequest request)
+        where TRequest : IMeshRequest, allows ref struct =>
+        HashPolicy is null ? default : new PickContext(HashPolicy.ComputeHash(ref request));
+
+    /// <summary>
+    /// Rebuilds the picker over the endpoints that take traffic now: usable by source health and not
+    /// ejected, unless fewer than the panic threshold remain, when ejections are ignored. Source health
+    /// (unhealthy, draining) is always honoured, as in gRPC.
+    /// </summary>
+    internal void RefreshPicker()
+    {
+        lock (_refreshLock)
+        {
+            var usable = Endpoints.Where(e => e.IsUsable).ToImmutableArray();
+            var candidates = usable;
+            var panic = false;
+            if (Detector is { } detector)
+            {
+                var healthy = usable.Where(e => !e.State.IsEjected).ToImmutableArray();
+                var threshold = detector.Settings.PanicThresholdPercent;
+                panic = usable.Length > 0 && 100L * healthy.Length < (long)threshold * usable.Length;
+                candidates = panic ? usable : healthy;
+            }
+
+            IsInPanic = panic;
+            EndpointPicker picker;
+            try
+            {
+                picker = _createPicker(candidates);
+            }
+            catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or OverflowException)
+            {
+                // A failing custom policy must not take the mesh down; the cluster then reports no usable endpoint.
+                picker = EmptyPicker.Instance;
+            }
+
+            Volatile.Write(ref _picker, picker);
+        }
     }
 
     /// <summary>Explains why no endpoint can be picked, for error messages.</summary>
@@ -58,13 +127,17 @@ public sealed class ClusterModel
             return $"cluster '{Name}' has no endpoints";
         }
 
-        var counts = new SortedDictionary<EndpointHealth, int>();
+        // Ordered as EndpointHealth (unknown, healthy, unhealthy, draining), ejected ones last.
+        var counts = new SortedDictionary<int, (string Name, int Count)>();
         foreach (var endpoint in Endpoints)
         {
-            counts[endpoint.Health] = counts.GetValueOrDefault(endpoint.Health) + 1;
+            var ejected = endpoint.IsUsable && endpoint.State.IsEjected;
+            var key = ejected ? int.MaxValue : (int)endpoint.Health;
+            var name = ejected ? "ejected" : endpoint.Health.ToString().ToLowerInvariant();
+            counts[key] = (name, counts.GetValueOrDefault(key).Count + 1);
         }
 
-        return $"cluster '{Name}' has {Endpoints.Length} endpoint(s), none usable ({string.Join(", ", counts.Select(c => $"{c.Value} {c.Key.ToString().ToLowerInvariant()}"))})";
+        return $"cluster '{Name}' has {Endpoints.Length} endpoint(s), none usable ({string.Join(", ", counts.Values.Select(c => $"{c.Count} {c.Name}"))})";
     }
 
     /// <inheritdoc />

@@ -19,13 +19,26 @@ public sealed class EndpointState
     /// <summary>An exponentially weighted moving average of response time in milliseconds; NaN before the first response.</summary>
     public double LatencyEwmaMilliseconds => BitConverter.Int64BitsToDouble(Volatile.Read(ref _ewmaBits));
 
+    /// <summary>Whether outlier detection has ejected the endpoint (it takes no traffic unless its cluster is in panic).</summary>
+    public bool IsEjected => Volatile.Read(ref Outlier.Ejected);
+
+    /// <summary>Outlier-detection counters and ejection state; owned by the service's <c>OutlierDetector</c>.</summary>
+    internal OutlierCounters Outlier;
+
     /// <summary>Marks the start of a request to the endpoint.</summary>
     public void OnRequestStarted() => Interlocked.Increment(ref _inFlight);
 
-    /// <summary>Marks the end of a request to the endpoint and records its latency.</summary>
-    public void OnRequestCompleted(TimeSpan elapsed)
+    /// <summary>Marks the end of a request to the endpoint; records its latency when the endpoint answered.</summary>
+    /// <param name="elapsed">How long the request took.</param>
+    /// <param name="answered">Whether the endpoint answered; a refused or reset connection says nothing about its speed (a dead endpoint would look fast).</param>
+    public void OnRequestCompleted(TimeSpan elapsed, bool answered = true)
     {
         Interlocked.Decrement(ref _inFlight);
+        if (!answered)
+        {
+            return;
+        }
+
         var sample = elapsed.TotalMilliseconds;
         while (true)
         {
@@ -38,4 +51,19 @@ public sealed class EndpointState
             }
         }
     }
+}
+
+/// <summary>
+/// Per-endpoint outlier-detection data. Counters are updated lock-free on the request path;
+/// ejection fields are written under the detector's lock.
+/// </summary>
+internal struct OutlierCounters
+{
+    public int Consecutive5xx;
+    public int ConsecutiveGatewayErrors;
+    public long IntervalSuccesses;
+    public long IntervalFailures;
+    public bool Ejected;
+    public long EjectedAtTimestamp;
+    public int EjectionMultiplier;
 }

@@ -3,12 +3,57 @@ using System.Collections.Immutable;
 using System.Globalization;
 using Mesh.Configuration;
 using Mesh.LoadBalancing;
+using Mesh.Resilience;
 using Mesh.Routing;
+using Mesh.Telemetry;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Mesh.Model;
 
-/// <summary>The outcome of turning <see cref="MeshOptions"/> into a <see cref="MeshSnapshot"/>: a snapshot, or every error found.</summary>
-internal sealed record MeshBuildResult(MeshSnapshot? Snapshot, IReadOnlyList<string> Errors, IReadOnlyDictionary<string, EndpointState> EndpointStates);
+/// <summary>The outcome of turning <see cref="MeshOptions"/> into a <see cref="MeshSnapshot"/>: a snapshot and its runtime state, or every error found.</summary>
+internal sealed record MeshBuildResult(MeshSnapshot? Snapshot, IReadOnlyList<string> Errors, MeshRuntime Runtime)
+{
+    public IReadOnlyDictionary<string, EndpointState> EndpointStates => Runtime.Endpoints;
+}
+
+/// <summary>
+/// The runtime state beside a snapshot, kept across snapshots where it still applies: endpoint states by
+/// address, cluster states by name (while their settings are unchanged), rate limiters by owner (likewise),
+/// and the outlier detectors of the snapshot (new with each snapshot; ejections live in endpoint states).
+/// </summary>
+internal sealed class MeshRuntime
+{
+    public static MeshRuntime Empty { get; } = new();
+
+    public Dictionary<string, EndpointState> Endpoints { get; } = new(StringComparer.OrdinalIgnoreCase);
+
+    public Dictionary<string, ClusterState> Clusters { get; } = new(StringComparer.Ordinal);
+
+    public Dictionary<string, RateLimiterState> RateLimiters { get; } = new(StringComparer.Ordinal);
+
+    public List<OutlierDetector> Detectors { get; } = [];
+
+    /// <summary>Stops what this runtime owns and <paramref name="next"/> does not keep.</summary>
+    public void DisposeExcept(MeshRuntime next)
+    {
+        foreach (var detector in Detectors)
+        {
+            if (!next.Detectors.Contains(detector))
+            {
+                detector.Dispose();
+            }
+        }
+
+        foreach (var (key, limiter) in RateLimiters)
+        {
+            if (!next.RateLimiters.TryGetValue(key, out var kept) || !ReferenceEquals(kept, limiter))
+            {
+                limiter.Dispose();
+            }
+        }
+    }
+}
 
 /// <summary>
 /// Validates <see cref="MeshOptions"/> and builds the immutable model in one pass, collecting every
@@ -18,14 +63,26 @@ internal sealed record MeshBuildResult(MeshSnapshot? Snapshot, IReadOnlyList<str
 internal sealed class MeshSnapshotBuilder
 {
     private const string Root = "Mesh:Services";
+    private static readonly Lazy<MeshTelemetry> DetachedTelemetry = new(() => new MeshTelemetry(new DetachedMeterFactory()));
     private readonly FrozenDictionary<string, LoadBalancingPolicy> _policies;
     private readonly Random _random;
+    private readonly TimeProvider _time;
+    private readonly MeshTelemetry _telemetry;
+    private readonly ILoggerFactory _loggers;
 
     public MeshSnapshotBuilder(IEnumerable<LoadBalancingPolicy> policies, Random random)
+        : this(policies, random, TimeProvider.System, DetachedTelemetry.Value, NullLoggerFactory.Instance)
+    {
+    }
+
+    public MeshSnapshotBuilder(IEnumerable<LoadBalancingPolicy> policies, Random random, TimeProvider time, MeshTelemetry telemetry, ILoggerFactory loggers)
     {
         _policies = policies.GroupBy(p => p.Name, StringComparer.OrdinalIgnoreCase)
             .ToFrozenDictionary(g => g.Key, g => g.Last(), StringComparer.OrdinalIgnoreCase);
         _random = random;
+        _time = time;
+        _telemetry = telemetry;
+        _loggers = loggers;
     }
 
     public IEnumerable<string> PolicyNames => _policies.Keys.Order(StringComparer.Ordinal);
@@ -33,8 +90,34 @@ internal sealed class MeshSnapshotBuilder
     /// <summary>Builds a snapshot; endpoints whose address is in <paramref name="previousStates"/> keep their runtime state.</summary>
     public MeshBuildResult Build(MeshOptions options, string source, long version, IReadOnlyDictionary<string, EndpointState> previousStates)
     {
+        var previous = new MeshRuntime();
+        foreach (var (key, state) in previousStates)
+        {
+            previous.Endpoints[key] = state;
+        }
+
+        return Build(options, source, version, previous);
+    }
+
+    /// <summary>Builds a snapshot, reusing what still applies of <paramref name="previous"/>.</summary>
+    public MeshBuildResult Build(MeshOptions options, string source, long version, MeshRuntime previous)
+    {
+        var runtime = new MeshRuntime();
+        var result = Build(options, source, version, previous, runtime);
+        if (result.Snapshot is null)
+        {
+            // Nothing of a rejected build may keep running: stop what it started.
+            runtime.DisposeExcept(previous);
+        }
+
+        return result;
+    }
+
+    private MeshBuildResult Build(MeshOptions options, string source, long version, MeshRuntime previous, MeshRuntime runtime)
+    {
         var errors = new List<string>(options.ReadErrors);
-        var states = new Dictionary<string, EndpointState>(StringComparer.OrdinalIgnoreCase);
+        var previousStates = previous.Endpoints;
+        var states = runtime.Endpoints;
         var clusters = new Dictionary<string, ClusterModel>(StringComparer.Ordinal);
         var hostOwners = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
         var ownClusters = new Dictionary<string, (ClusterModel Cluster, Dictionary<string, ClusterModel> Subsets)>(StringComparer.OrdinalIgnoreCase);
@@ -56,7 +139,11 @@ internal sealed class MeshSnapshotBuilder
 
             var endpoints = BuildEndpoints(service, path, previousStates, states, errors);
             var (policy, hashPolicy, hashSettings) = ResolvePolicy(service.LoadBalancer, $"{path}:LoadBalancer", errors);
-            var cluster = CreateCluster(name, endpoints, policy, hashPolicy, hashSettings);
+            var resilience = ClusterResilienceSettings.Create(service, path, errors);
+            var detector = CreateDetector(name, service, endpoints, path, runtime, errors);
+            var family = new List<ClusterModel>();
+            var cluster = CreateCluster(name, endpoints, policy, hashPolicy, hashSettings, resilience, detector, previous, runtime);
+            family.Add(cluster);
             clusters[cluster.Name] = cluster;
             var subsets = new Dictionary<string, ClusterModel>(StringComparer.Ordinal);
             foreach (var (subsetName, selector) in service.Subsets)
@@ -69,9 +156,16 @@ internal sealed class MeshSnapshotBuilder
                 }
 
                 var members = endpoints.Where(e => selector.All(l => e.Labels.TryGetValue(l.Key, out var v) && v == l.Value)).ToImmutableArray();
-                var subset = CreateCluster($"{name}/{subsetName}", members, policy, hashPolicy, hashSettings);
+                var subset = CreateCluster($"{name}/{subsetName}", members, policy, hashPolicy, hashSettings, resilience, detector, previous, runtime);
+                family.Add(subset);
                 subsets[subsetName] = subset;
                 clusters[subset.Name] = subset;
+            }
+
+            if (detector is not null)
+            {
+                // Ejections are per endpoint; every cluster of the service rebuilds its picker when they change.
+                detector.EjectionsChanged += () => family.ForEach(static c => c.RefreshPicker());
             }
 
             ownClusters[name] = (cluster, subsets);
@@ -86,9 +180,10 @@ internal sealed class MeshSnapshotBuilder
             }
 
             var path = $"{Root}:{name}";
-            var routes = BuildRoutes(name, service, path, own.Cluster, ownClusters, options, errors);
+            var routes = BuildRoutes(name, service, path, own.Cluster, ownClusters, options, previous, runtime, errors);
             var hosts = ImmutableArray.Create(name).AddRange(service.Hosts.Where(h => !string.IsNullOrWhiteSpace(h)));
-            var model = new ServiceModel(name, hosts, routes);
+            var serviceLimit = CreateRateLimiter(name, RateLimitSettings.Create(service.RateLimit, $"{path}:RateLimit", errors), previous, runtime);
+            var model = new ServiceModel(name, hosts, routes, serviceLimit);
             foreach (var host in hosts)
             {
                 servicesByHost[host] = model;
@@ -97,10 +192,10 @@ internal sealed class MeshSnapshotBuilder
 
         if (errors.Count > 0)
         {
-            return new MeshBuildResult(null, errors, states);
+            return new MeshBuildResult(null, errors, runtime);
         }
 
-        return new MeshBuildResult(new MeshSnapshot(version, source, servicesByHost, clusters), errors, states);
+        return new MeshBuildResult(new MeshSnapshot(version, source, servicesByHost, clusters), errors, runtime);
     }
 
     private static void ClaimHost(string host, string service, string path, Dictionary<string, string> owners, List<string> errors)
@@ -120,7 +215,7 @@ internal sealed class MeshSnapshotBuilder
         owners[host] = service;
     }
 
-    private static ImmutableArray<EndpointModel> BuildEndpoints(ServiceOptions service, string path, IReadOnlyDictionary<string, EndpointState> previous, Dictionary<string, EndpointState> states, List<string> errors)
+    private static ImmutableArray<EndpointModel> BuildEndpoints(ServiceOptions service, string path, Dictionary<string, EndpointState> previous, Dictionary<string, EndpointState> states, List<string> errors)
     {
         var endpoints = ImmutableArray.CreateBuilder<EndpointModel>(service.Endpoints.Count);
         var seen = new Dictionary<string, int>(StringComparer.OrdinalIgnoreCase);
@@ -277,21 +372,68 @@ internal sealed class MeshSnapshotBuilder
         return (policy, sources.Count == 1 ? sources[0] : null, (hash.MinimumRingSize, hash.MaximumRingSize, hash.TableSize));
     }
 
-    private ClusterModel CreateCluster(string name, ImmutableArray<EndpointModel> endpoints, LoadBalancingPolicy policy, RequestHashPolicy? hash, (int MinRing, int MaxRing, int Table) settings)
+    private ClusterModel CreateCluster(
+        string name,
+        ImmutableArray<EndpointModel> endpoints,
+        LoadBalancingPolicy policy,
+        RequestHashPolicy? hash,
+        (int MinRing, int MaxRing, int Table) settings,
+        ClusterResilienceSettings resilience,
+        OutlierDetector? detector,
+        MeshRuntime previous,
+        MeshRuntime runtime)
     {
-        var usable = endpoints.Where(e => e.IsUsable).ToImmutableArray();
-        EndpointPicker picker;
-        try
+        if (!previous.Clusters.TryGetValue(name, out var state) || state.Settings != resilience)
         {
-            picker = policy.CreatePicker(new LoadBalancingContext(name, usable, _random, settings.MinRing, Math.Max(settings.MinRing, settings.MaxRing), settings.Table));
-        }
-        catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or OverflowException)
-        {
-            // A bad setting already has its own error; a failing custom policy must not take the build down.
-            picker = EmptyPicker.Instance;
+            state = new ClusterState(name, resilience, _time, _telemetry, _loggers.CreateLogger<ClusterState>());
         }
 
-        return new ClusterModel(name, endpoints, policy.Name, picker, hash);
+        runtime.Clusters[name] = state;
+        var random = _random;
+        var (minRing, maxRing, table) = (settings.MinRing, Math.Max(settings.MinRing, settings.MaxRing), settings.Table);
+        return new ClusterModel(
+            name,
+            endpoints,
+            policy.Name,
+            candidates => policy.CreatePicker(new LoadBalancingContext(name, candidates, random, minRing, maxRing, table)),
+            hash,
+            state,
+            detector);
+    }
+
+    private OutlierDetector? CreateDetector(string service, ServiceOptions options, ImmutableArray<EndpointModel> endpoints, string path, MeshRuntime runtime, List<string> errors)
+    {
+        var settings = OutlierDetectionSettings.Create(options.OutlierDetection, $"{path}:OutlierDetection", errors);
+        if (settings is null)
+        {
+            // Without outlier detection nothing may stay ejected from an earlier configuration.
+            foreach (var endpoint in endpoints)
+            {
+                Volatile.Write(ref endpoint.State.Outlier.Ejected, false);
+            }
+
+            return null;
+        }
+
+        var detector = new OutlierDetector(service, settings, endpoints, _time, _random, _telemetry, _loggers.CreateLogger<OutlierDetector>());
+        runtime.Detectors.Add(detector);
+        return detector;
+    }
+
+    private RateLimiterState? CreateRateLimiter(string key, RateLimitSettings? settings, MeshRuntime previous, MeshRuntime runtime)
+    {
+        if (settings is null)
+        {
+            return null;
+        }
+
+        if (!previous.RateLimiters.TryGetValue(key, out var limiter) || limiter.Settings != settings)
+        {
+            limiter = new RateLimiterState(settings, _time);
+        }
+
+        runtime.RateLimiters[key] = limiter;
+        return limiter;
     }
 
     private ImmutableArray<RouteModel> BuildRoutes(
@@ -301,6 +443,8 @@ internal sealed class MeshSnapshotBuilder
         ClusterModel own,
         Dictionary<string, (ClusterModel Cluster, Dictionary<string, ClusterModel> Subsets)> clusters,
         MeshOptions options,
+        MeshRuntime previous,
+        MeshRuntime runtime,
         List<string> errors)
     {
         if (service.Routes.Count == 0)
@@ -345,7 +489,10 @@ internal sealed class MeshSnapshotBuilder
             }
 
             var destinations = BuildDestinations(name, route, routePath, clusters, options, errors);
-            routes.Add(new RouteModel(route.Name ?? $"routes[{r}]", matches.ToImmutable(), destinations, _random));
+            var routeName = route.Name ?? $"routes[{r}]";
+            var policy = RoutePolicy.Create(route, routePath, errors);
+            var limiter = CreateRateLimiter($"{name}/{routeName}", policy.RateLimit, previous, runtime);
+            routes.Add(new RouteModel(routeName, matches.ToImmutable(), destinations, _random, policy, limiter));
         }
 
         return routes.ToImmutable();
@@ -569,5 +716,15 @@ internal sealed class MeshSnapshotBuilder
             errors.Add($"{path} = '{pattern}': not supported by the non-backtracking engine ({ex.Message}); backreferences and lookarounds are not supported");
             return null;
         }
+    }
+}
+
+/// <summary>A meter factory for builders used outside dependency injection (tests, tools): its meters have no listeners unless one subscribes.</summary>
+internal sealed class DetachedMeterFactory : System.Diagnostics.Metrics.IMeterFactory
+{
+    public System.Diagnostics.Metrics.Meter Create(System.Diagnostics.Metrics.MeterOptions options) => new(options);
+
+    public void Dispose()
+    {
     }
 }

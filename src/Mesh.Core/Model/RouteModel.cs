@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using Mesh.Resilience;
 using Mesh.Routing;
 
 namespace Mesh.Model;
@@ -11,9 +12,11 @@ public sealed class RouteModel
     private readonly long[] _cumulativeWeights;
     private readonly Random _random;
 
-    internal RouteModel(string name, ImmutableArray<RouteMatch> matches, ImmutableArray<(ClusterModel Cluster, int Weight)> destinations, Random random)
+    internal RouteModel(string name, ImmutableArray<RouteMatch> matches, ImmutableArray<(ClusterModel Cluster, int Weight)> destinations, Random random, RoutePolicy? policy = null, RateLimiterState? rateLimiter = null)
     {
         Name = name;
+        Policy = policy ?? RoutePolicy.None;
+        RateLimiter = rateLimiter;
         _matches = matches;
         _random = random;
         Destinations = destinations;
@@ -35,6 +38,12 @@ public sealed class RouteModel
 
     /// <summary>The destination clusters and their relative weights.</summary>
     public ImmutableArray<(ClusterModel Cluster, int Weight)> Destinations { get; }
+
+    /// <summary>Timeouts, retries, hedging and fault injection of the route.</summary>
+    internal RoutePolicy Policy { get; }
+
+    /// <summary>The route's local rate limit, if any.</summary>
+    internal RateLimiterState? RateLimiter { get; }
 
     /// <summary>The sum of destination weights.</summary>
     public long TotalWeight { get; }

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using Mesh.Resilience;
 using Mesh.Routing;
 
 namespace Mesh.Model;
@@ -6,8 +7,9 @@ namespace Mesh.Model;
 /// <summary>A logical service (what a client addresses by host name) and its ordered routes. Immutable.</summary>
 public sealed class ServiceModel
 {
-    internal ServiceModel(string name, ImmutableArray<string> hosts, ImmutableArray<RouteModel> routes)
+    internal ServiceModel(string name, ImmutableArray<string> hosts, ImmutableArray<RouteModel> routes, RateLimiterState? rateLimiter = null)
     {
+        RateLimiter = rateLimiter;
         Name = name;
         Hosts = hosts;
         Routes = routes;
@@ -18,6 +20,9 @@ public sealed class ServiceModel
 
     /// <summary>Every host name that resolves to the service, the primary first.</summary>
     public ImmutableArray<string> Hosts { get; }
+
+    /// <summary>The service's local rate limit, if any.</summary>
+    internal RateLimiterState? RateLimiter { get; }
 
     /// <summary>Routes in order; the first that matches wins.</summary>
     public ImmutableArray<RouteModel> Routes { get; }

@@ -26,6 +26,15 @@ public sealed class MeshTelemetry
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10] });
         Requests = Meter.CreateCounter<long>("mesh.client.requests", unit: "{request}", description: "Requests sent through the mesh.");
         ConfigUpdates = Meter.CreateCounter<long>("mesh.config.updates", unit: "{update}", description: "Configuration updates, accepted or rejected.");
+        Retries = Meter.CreateCounter<long>("mesh.client.retries", unit: "{retry}", description: "Retries sent (attempts after the first).");
+        Hedges = Meter.CreateCounter<long>("mesh.client.hedges", unit: "{hedge}", description: "Hedged attempts sent.");
+        Overflows = Meter.CreateCounter<long>("mesh.client.overflows", unit: "{request}", description: "Requests or retries refused by a cluster's circuit-breaking thresholds or retry budget.");
+        RateLimited = Meter.CreateCounter<long>("mesh.client.rate_limited", unit: "{request}", description: "Requests refused by a local rate limit.");
+        Faults = Meter.CreateCounter<long>("mesh.client.faults", unit: "{fault}", description: "Injected faults (delays and aborts).");
+        Timeouts = Meter.CreateCounter<long>("mesh.client.timeouts", unit: "{timeout}", description: "Attempts or requests that timed out.");
+        OutlierEjections = Meter.CreateCounter<long>("mesh.outlier.ejections", unit: "{ejection}", description: "Endpoints ejected by outlier detection.");
+        OutlierReturns = Meter.CreateCounter<long>("mesh.outlier.returns", unit: "{endpoint}", description: "Ejected endpoints returned to service.");
+        BreakerTransitions = Meter.CreateCounter<long>("mesh.circuit_breaker.transitions", unit: "{transition}", description: "Cluster circuit breaker state changes.");
     }
 
     /// <summary>The mesh's activity source; spans are created only when something listens.</summary>
@@ -39,6 +48,24 @@ public sealed class MeshTelemetry
     internal Counter<long> Requests { get; }
 
     internal Counter<long> ConfigUpdates { get; }
+
+    internal Counter<long> Retries { get; }
+
+    internal Counter<long> Hedges { get; }
+
+    internal Counter<long> Overflows { get; }
+
+    internal Counter<long> RateLimited { get; }
+
+    internal Counter<long> Faults { get; }
+
+    internal Counter<long> Timeouts { get; }
+
+    internal Counter<long> OutlierEjections { get; }
+
+    internal Counter<long> OutlierReturns { get; }
+
+    internal Counter<long> BreakerTransitions { get; }
 
     /// <summary>A boxed status code, cached so tagging a measurement does not allocate.</summary>
     internal static object StatusCode(int code) => (uint)code < (uint)StatusCodes.Length ? StatusCodes[code] : code;
@@ -80,6 +107,24 @@ public sealed class MeshTelemetry
 
         /// <summary>The kind of failure, when the request failed.</summary>
         public const string ErrorType = "error.type";
+
+        /// <summary>Why an endpoint was ejected: consecutive_5xx, consecutive_gateway_errors, success_rate, failure_percentage.</summary>
+        public const string EjectionReason = "mesh.outlier.reason";
+
+        /// <summary>Which limit refused a request: max_requests, max_pending_requests, max_retries, retry_budget.</summary>
+        public const string OverflowKind = "mesh.overflow.kind";
+
+        /// <summary>Which breaker changed state: error_rate or slow_call.</summary>
+        public const string Breaker = "mesh.circuit_breaker.kind";
+
+        /// <summary>The breaker's new state: open, half_open, closed.</summary>
+        public const string BreakerState = "mesh.circuit_breaker.state";
+
+        /// <summary>The fault injected: delay or abort.</summary>
+        public const string FaultKind = "mesh.fault.kind";
+
+        /// <summary>Which timeout expired: per_try or total.</summary>
+        public const string TimeoutKind = "mesh.timeout.kind";
 
         /// <summary>accepted or rejected.</summary>
         public const string ConfigResult = "mesh.config.result";

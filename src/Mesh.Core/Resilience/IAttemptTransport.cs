@@ -1,0 +1,22 @@
+using Mesh.Model;
+
+namespace Mesh.Resilience;
+
+/// <summary>
+/// What a transport (HTTP, gRPC) gives the resilience pipeline: sending one attempt to one endpoint,
+/// and mapping its responses and exceptions to <see cref="AttemptOutcome"/>s.
+/// </summary>
+internal interface IAttemptTransport<TRequest, TResponse>
+{
+    /// <summary>Sends attempt <paramref name="attempt"/> (0 = the first) of <paramref name="request"/> to <paramref name="endpoint"/>. Attempts after the first may run concurrently (hedging) and need their own copy of a mutable request.</summary>
+    ValueTask<TResponse> SendAsync(TRequest request, EndpointModel endpoint, int attempt, CancellationToken cancellationToken);
+
+    /// <summary>Classifies a response.</summary>
+    AttemptOutcome Classify(TResponse response);
+
+    /// <summary>Classifies an exception thrown by <see cref="SendAsync"/> (not a cancellation).</summary>
+    AttemptFailure Classify(Exception exception);
+
+    /// <summary>A locally made response with this status, for injected aborts.</summary>
+    TResponse CreateLocalReply(TRequest request, int statusCode);
+}

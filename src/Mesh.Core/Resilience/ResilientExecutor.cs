@@ -1,0 +1,427 @@
+using System.Runtime.CompilerServices;
+using Mesh.LoadBalancing;
+using Mesh.Model;
+using Mesh.Telemetry;
+using Polly;
+using Polly.CircuitBreaker;
+using Polly.Hedging;
+using Polly.Retry;
+using Polly.Timeout;
+
+namespace Mesh.Resilience;
+
+/// <summary>
+/// Runs one logical request through its route's and cluster's resilience, on Polly v8, in the order a
+/// sidecar applies them: local rate limits (service, then route); fault injection (abort, delay); the
+/// total timeout; retries (Envoy conditions, jittered backoff, budget) or hedging; the per-try timeout;
+/// then each attempt: pick an endpoint not yet tried, pass the cluster's breakers and connection-pool
+/// admission, send, and report the outcome to outlier detection. Refusals by the mesh itself
+/// (overflow, open circuit, rate limit) fail fast as <see cref="MeshException"/> and are never retried.
+/// </summary>
+internal sealed class ResilientExecutor<TRequest, TResponse>
+{
+    private static readonly ResiliencePropertyKey<Call> CallKey = new("mesh.call");
+
+    private readonly IAttemptTransport<TRequest, TResponse> _transport;
+    private readonly TimeProvider _time;
+    private readonly Random _random;
+    private readonly MeshTelemetry _telemetry;
+    private readonly ConditionalWeakTable<RouteModel, Pipelines> _pipelines = [];
+
+    public ResilientExecutor(IAttemptTransport<TRequest, TResponse> transport, TimeProvider time, Random random, MeshTelemetry telemetry)
+    {
+        _transport = transport;
+        _time = time;
+        _random = random;
+        _telemetry = telemetry;
+    }
+
+    /// <summary>
+    /// Sends a request for a route to a cluster (chosen once per request). <c>replayable</c> says whether the
+    /// request can be sent more than once (its body can be re-read), which retries and hedges need;
+    /// <c>idempotent</c> whether it may be hedged (sent twice at once).
+    /// </summary>
+    public async ValueTask<TResponse> ExecuteAsync(ServiceModel service, RouteModel route, ClusterModel cluster, TRequest request, PickContext pick, bool replayable, bool idempotent, CancellationToken cancellationToken)
+    {
+        var policy = route.Policy;
+        if (service.RateLimiter is { } serviceLimit && !serviceLimit.TryAcquire())
+        {
+            throw RateLimitedFailure(service, route, "service");
+        }
+
+        if (route.RateLimiter is { } routeLimit && !routeLimit.TryAcquire())
+        {
+            throw RateLimitedFailure(service, route, "route");
+        }
+
+        if (policy.Fault is { } fault)
+        {
+            if (fault.HasAbort && Chance(fault.AbortPercentage))
+            {
+                CountFault(service, "abort");
+                return _transport.CreateLocalReply(request, fault.AbortStatus);
+            }
+
+            if (fault.HasDelay && Chance(fault.DelayPercentage))
+            {
+                CountFault(service, "delay");
+                await Task.Delay(fault.Delay, _time, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        var call = new Call(service, route, cluster, request, pick, replayable, cancellationToken);
+        try
+        {
+            if (!policy.NeedsPipeline)
+            {
+                return await AttemptAsync(call, null, cancellationToken).ConfigureAwait(false);
+            }
+
+            var pipeline = _pipelines.GetValue(route, static _ => new Pipelines()).Get(this, route, hedgeable: replayable && idempotent);
+            var context = ResilienceContextPool.Shared.Get(cancellationToken);
+            context.Properties.Set(CallKey, call);
+            try
+            {
+                var outcome = await pipeline.ExecuteOutcomeAsync(
+                    static async (ctx, state) =>
+                    {
+                        try
+                        {
+                            return Outcome.FromResult(await state.Executor.AttemptAsync(state.Call, ctx, ctx.CancellationToken).ConfigureAwait(false));
+                        }
+                        catch (Exception ex)
+                        {
+                            return Outcome.FromException<TResponse>(ex);
+                        }
+                    },
+                    context,
+                    (Executor: this, Call: call)).ConfigureAwait(false);
+                if (outcome.Exception is TimeoutRejectedException timeout)
+                {
+                    throw TimeoutFailure(call, timeout);
+                }
+
+                outcome.ThrowIfException();
+                return outcome.Result!;
+            }
+            finally
+            {
+                ResilienceContextPool.Shared.Return(context);
+            }
+        }
+        finally
+        {
+            for (; call.PendingRetries > 0; call.PendingRetries--)
+            {
+                cluster.State.EndRetry();
+            }
+        }
+    }
+
+    /// <summary>One attempt: pick, admit, pass the breakers, send, classify, report.</summary>
+    private async ValueTask<TResponse> AttemptAsync(Call call, ResilienceContext? context, CancellationToken cancellationToken)
+    {
+        var index = Interlocked.Increment(ref call.Attempts) - 1;
+        var isRetry = index > 0 && call.Route.Policy.Retry is not null;
+        try
+        {
+            var cluster = call.Cluster;
+            var endpoint = call.PickEndpoint()
+                ?? throw new MeshException(call.Service.Name, MeshFailureReason.NoUsableEndpoint, $"Service '{call.Service.Name}' (route '{call.Route.Name}') cannot send: {cluster.DescribeUnavailability()}.");
+            var breakers = cluster.State.Breakers;
+            if (breakers is null)
+            {
+                return await AdmitAndSendAsync(call, endpoint, index, attempt: null, cancellationToken).ConfigureAwait(false);
+            }
+
+            var ownContext = context is null;
+            context ??= ResilienceContextPool.Shared.Get(cancellationToken);
+            var attempt = new AttemptRecord();
+            context.Properties.Set(AttemptRecord.Key, attempt);
+            try
+            {
+                var outcome = await breakers.ExecuteOutcomeAsync(
+                    static async (ctx, s) =>
+                    {
+                        try
+                        {
+                            return Outcome.FromResult(await s.Executor.AdmitAndSendAsync(s.Call, s.Endpoint, s.Index, s.Attempt, ctx.CancellationToken).ConfigureAwait(false));
+                        }
+                        catch (Exception ex)
+                        {
+                            return Outcome.FromException<TResponse>(ex);
+                        }
+                    },
+                    context,
+                    (Executor: this, Call: call, Endpoint: endpoint, Index: index, Attempt: attempt)).ConfigureAwait(false);
+                if (outcome.Exception is BrokenCircuitException broken)
+                {
+                    throw new MeshException(call.Service.Name, MeshFailureReason.CircuitOpen, $"Service '{call.Service.Name}': the circuit breaker of cluster '{cluster.Name}' is open ({broken.Message}); requests fail fast until it lets a probe through.", broken);
+                }
+
+                outcome.ThrowIfException();
+                return outcome.Result!;
+            }
+            finally
+            {
+                if (ownContext)
+                {
+                    ResilienceContextPool.Shared.Return(context);
+                }
+            }
+        }
+        finally
+        {
+            // Retries run one after another, so the call's reservation count needs no atomics.
+            if (isRetry && call.PendingRetries > 0)
+            {
+                call.PendingRetries--;
+                call.Cluster.State.EndRetry();
+            }
+        }
+    }
+
+    private async ValueTask<TResponse> AdmitAndSendAsync(Call call, EndpointModel endpoint, int index, AttemptRecord? attempt, CancellationToken cancellationToken)
+    {
+        var clusterState = call.Cluster.State;
+        var lease = await clusterState.AdmitAsync(cancellationToken).ConfigureAwait(false)
+            ?? throw new MeshException(call.Service.Name, MeshFailureReason.Overflow, $"Service '{call.Service.Name}': cluster '{call.Cluster.Name}' is at its limit of {clusterState.Settings.MaxRequests} requests in flight and {clusterState.Settings.MaxPendingRequests} waiting (ConnectionPool); the request failed fast and is not retried.");
+        var state = endpoint.State;
+        var start = _time.GetTimestamp();
+        state.OnRequestStarted();
+        AttemptOutcome outcome = default;
+        try
+        {
+            var response = await _transport.SendAsync(call.Request, endpoint, index, cancellationToken).ConfigureAwait(false);
+            outcome = _transport.Classify(response);
+            return response;
+        }
+        catch (OperationCanceledException) when (call.CallerToken.IsCancellationRequested)
+        {
+            // Cancelled by the caller: neither the endpoint's fault nor a success, so not reported.
+            throw;
+        }
+        catch (Exception ex)
+        {
+            // A cancellation the caller did not ask for is a timeout (per-try or total).
+            outcome = AttemptOutcome.FromFailure(ex is OperationCanceledException ? AttemptFailure.Timeout : _transport.Classify(ex));
+            throw;
+        }
+        finally
+        {
+            var elapsed = _time.GetElapsedTime(start);
+            state.OnRequestCompleted(elapsed, answered: outcome != default && !outcome.IsLocalFailure);
+            clusterState.Release(lease);
+            if (outcome != default)
+            {
+                call.Cluster.Detector?.Report(endpoint, outcome);
+                if (attempt is not null)
+                {
+                    attempt.Outcome = outcome;
+                    attempt.Duration = elapsed;
+                    attempt.Reported = true;
+                }
+            }
+        }
+    }
+
+    private ResiliencePipeline<TResponse> CreatePipeline(RouteModel route, bool hedgeable)
+    {
+        var policy = route.Policy;
+        var builder = new ResiliencePipelineBuilder<TResponse> { TimeProvider = _time, Name = route.Name };
+        if (policy.Timeout is { } total)
+        {
+            builder.AddTimeout(new TimeoutStrategyOptions
+            {
+                Timeout = total,
+                OnTimeout = _ =>
+                {
+                    _telemetry.Timeouts.Add(1, new KeyValuePair<string, object?>(MeshTelemetry.Tags.TimeoutKind, "total"));
+                    return ValueTask.CompletedTask;
+                },
+            });
+        }
+
+        if (policy.Hedging is { } hedging)
+        {
+            // Not idempotent or not replayable: hedging would send the request twice, so it is skipped.
+            if (hedgeable)
+            {
+                builder.AddHedging(new HedgingStrategyOptions<TResponse>
+                {
+                    Delay = hedging.Delay,
+                    MaxHedgedAttempts = hedging.MaxAttempts - 1,
+                    ShouldHandle = args => ValueTask.FromResult(!IsMeshRefusal(args.Outcome) && !Classify(args.Outcome).IsSuccess),
+                    OnHedging = args =>
+                    {
+                        _telemetry.Hedges.Add(1, new KeyValuePair<string, object?>(MeshTelemetry.Tags.Route, route.Name));
+                        return ValueTask.CompletedTask;
+                    },
+                });
+            }
+        }
+        else if (policy.Retry is { } retry)
+        {
+            builder.AddRetry(new RetryStrategyOptions<TResponse>
+            {
+                MaxRetryAttempts = retry.Retries,
+                ShouldHandle = args => ValueTask.FromResult(ShouldRetry(args, retry)),
+                DelayGenerator = args => ValueTask.FromResult<TimeSpan?>(retry.GetBackoff(args.AttemptNumber + 1, _random)),
+                OnRetry = _ =>
+                {
+                    _telemetry.Retries.Add(1, new KeyValuePair<string, object?>(MeshTelemetry.Tags.Route, route.Name));
+                    return ValueTask.CompletedTask;
+                },
+            });
+        }
+
+        var perTry = policy.Retry?.PerTryTimeout;
+        if (perTry is { } perTryTimeout)
+        {
+            builder.AddTimeout(new TimeoutStrategyOptions
+            {
+                Timeout = perTryTimeout,
+                OnTimeout = _ =>
+                {
+                    _telemetry.Timeouts.Add(1, new KeyValuePair<string, object?>(MeshTelemetry.Tags.TimeoutKind, "per_try"));
+                    return ValueTask.CompletedTask;
+                },
+            });
+        }
+
+        return builder.Build();
+    }
+
+    private bool ShouldRetry(RetryPredicateArguments<TResponse> args, RetryPolicy retry)
+    {
+        if (args.AttemptNumber >= retry.Retries || !args.Context.Properties.TryGetValue(CallKey, out var call) || !call.Replayable)
+        {
+            return false;
+        }
+
+        if (IsMeshRefusal(args.Outcome) || call.CallerToken.IsCancellationRequested || !retry.IsRetriable(Classify(args.Outcome)))
+        {
+            return false;
+        }
+
+        if (!call.Cluster.State.TryBeginRetry())
+        {
+            return false;
+        }
+
+        Interlocked.Increment(ref call.PendingRetries);
+        return true;
+    }
+
+    private AttemptOutcome Classify(Outcome<TResponse> outcome) => outcome.Exception switch
+    {
+        null => _transport.Classify(outcome.Result!),
+        TimeoutRejectedException or OperationCanceledException => AttemptOutcome.FromFailure(AttemptFailure.Timeout),
+        var ex => AttemptOutcome.FromFailure(_transport.Classify(ex)),
+    };
+
+    private static bool IsMeshRefusal(Outcome<TResponse> outcome) => outcome.Exception is MeshException or BrokenCircuitException;
+
+    private bool Chance(double percentage) => percentage >= 100 || _random.NextDouble() * 100 < percentage;
+
+    private void CountFault(ServiceModel service, string kind) => _telemetry.Faults.Add(
+        1,
+        new KeyValuePair<string, object?>(MeshTelemetry.Tags.Service, service.Name),
+        new KeyValuePair<string, object?>(MeshTelemetry.Tags.FaultKind, kind));
+
+    private MeshException RateLimitedFailure(ServiceModel service, RouteModel route, string scope)
+    {
+        _telemetry.RateLimited.Add(
+            1,
+            new KeyValuePair<string, object?>(MeshTelemetry.Tags.Service, service.Name),
+            new KeyValuePair<string, object?>(MeshTelemetry.Tags.Route, route.Name));
+        var settings = scope == "service" ? service.RateLimiter!.Settings : route.RateLimiter!.Settings;
+        return new MeshException(service.Name, MeshFailureReason.RateLimited, $"Service '{service.Name}': the local rate limit of the {scope}{(scope == "route" ? $" '{route.Name}'" : "")} ({settings.TokensPerPeriod} per {RoutePolicy.Format(settings.Period)}, burst {settings.Burst}) refused the request.");
+    }
+
+    private static MeshException TimeoutFailure(Call call, TimeoutRejectedException timeout)
+    {
+        var policy = call.Route.Policy;
+        var limit = policy.Timeout is { } total && timeout.Timeout == total
+            ? $"the route timeout of {RoutePolicy.Format(total)}"
+            : $"the per-try timeout of {RoutePolicy.Format(timeout.Timeout)} on every one of {call.Attempts} attempt(s)";
+        return new MeshException(call.Service.Name, MeshFailureReason.Timeout, $"Service '{call.Service.Name}' (route '{call.Route.Name}') did not answer within {limit}.", timeout);
+    }
+
+    /// <summary>The route's pipelines: with hedging (idempotent, replayable requests) and without.</summary>
+    private sealed class Pipelines
+    {
+        private ResiliencePipeline<TResponse>? _hedged;
+        private ResiliencePipeline<TResponse>? _plain;
+
+        public ResiliencePipeline<TResponse> Get(ResilientExecutor<TRequest, TResponse> executor, RouteModel route, bool hedgeable) => hedgeable
+            ? _hedged ??= executor.CreatePipeline(route, hedgeable: true)
+            : _plain ??= executor.CreatePipeline(route, hedgeable: false);
+    }
+
+    /// <summary>One logical request's state across its attempts.</summary>
+    private sealed class Call(ServiceModel service, RouteModel route, ClusterModel cluster, TRequest request, PickContext pick, bool replayable, CancellationToken callerToken)
+    {
+        private readonly Lock _lock = new();
+        private readonly PickContext _pick = pick;
+        private EndpointModel? _tried0;
+        private EndpointModel? _tried1;
+        private EndpointModel? _tried2;
+        public int Attempts;
+        public int PendingRetries;
+
+        public ServiceModel Service { get; } = service;
+
+        public RouteModel Route { get; } = route;
+
+        public ClusterModel Cluster { get; } = cluster;
+
+        public TRequest Request { get; } = request;
+
+        public bool Replayable { get; } = replayable;
+
+        public CancellationToken CallerToken { get; } = callerToken;
+
+        /// <summary>Picks an endpoint, preferring one this request has not tried yet (Envoy's previous_hosts retry predicate, up to three re-picks).</summary>
+        public EndpointModel? PickEndpoint()
+        {
+            EndpointModel? endpoint = null;
+            for (var i = 0; i < 4; i++)
+            {
+                endpoint = Cluster.Pick(in _pick);
+                if (endpoint is null || _tried0 is null || !WasTried(endpoint))
+                {
+                    break;
+                }
+            }
+
+            if (endpoint is not null && Attempts > 1)
+            {
+                lock (_lock)
+                {
+                    _tried2 = _tried1;
+                    _tried1 = _tried0;
+                    _tried0 = endpoint;
+                }
+            }
+            else if (endpoint is not null)
+            {
+                _tried0 = endpoint;
+            }
+
+            return endpoint;
+        }
+
+        private bool WasTried(EndpointModel endpoint) => ReferenceEquals(endpoint, _tried0) || ReferenceEquals(endpoint, _tried1) || ReferenceEquals(endpoint, _tried2);
+    }
+}
+
+/// <summary>An attempt's outcome and duration, for the cluster breakers' predicates.</summary>
+internal sealed class AttemptRecord
+{
+    public static readonly ResiliencePropertyKey<AttemptRecord> Key = new("mesh.attempt");
+
+    public AttemptOutcome Outcome;
+    public TimeSpan Duration;
+    public bool Reported;
+}

@@ -1,0 +1,128 @@
+using System.Collections.Frozen;
+using System.Globalization;
+
+namespace Mesh.Resilience;
+
+/// <summary>Retry conditions (Envoy <c>retry_on</c>).</summary>
+[Flags]
+public enum RetryOn
+{
+    /// <summary>Nothing is retried.</summary>
+    None = 0,
+
+    /// <summary><c>5xx</c>: any 5xx response, connect failure, reset or per-try timeout.</summary>
+    ServerError = 1,
+
+    /// <summary><c>gateway-error</c>: 502, 503, 504, connect failure, reset or per-try timeout.</summary>
+    GatewayError = 2,
+
+    /// <summary><c>reset</c>: the endpoint did not answer (reset, disconnect, per-try timeout).</summary>
+    Reset = 4,
+
+    /// <summary><c>connect-failure</c>: no connection could be made.</summary>
+    ConnectFailure = 8,
+
+    /// <summary><c>retriable-status-codes</c>: the listed status codes.</summary>
+    RetriableStatusCodes = 16,
+
+    /// <summary><c>retriable-4xx</c>: 409 Conflict.</summary>
+    Retriable4xx = 32,
+}
+
+/// <summary>A route's validated retry settings: conditions, count, per-try timeout and Envoy's jittered exponential backoff.</summary>
+public sealed class RetryPolicy
+{
+    private static readonly FrozenDictionary<string, RetryOn> Names = new Dictionary<string, RetryOn>(StringComparer.OrdinalIgnoreCase)
+    {
+        ["5xx"] = RetryOn.ServerError,
+        ["gateway-error"] = RetryOn.GatewayError,
+        ["reset"] = RetryOn.Reset,
+        ["connect-failure"] = RetryOn.ConnectFailure,
+        ["retriable-status-codes"] = RetryOn.RetriableStatusCodes,
+        ["retriable-4xx"] = RetryOn.Retriable4xx,
+    }.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase);
+
+    internal RetryPolicy(int retries, TimeSpan? perTryTimeout, RetryOn retryOn, FrozenSet<int> retriableStatusCodes, TimeSpan backoffBase, TimeSpan backoffMax)
+    {
+        Retries = retries;
+        PerTryTimeout = perTryTimeout;
+        RetryOn = retryOn;
+        RetriableStatusCodes = retriableStatusCodes;
+        BackoffBaseInterval = backoffBase;
+        BackoffMaxInterval = backoffMax;
+    }
+
+    /// <summary>The most retries after the first try.</summary>
+    public int Retries { get; }
+
+    /// <summary>The timeout of each try, if any.</summary>
+    public TimeSpan? PerTryTimeout { get; }
+
+    /// <summary>The retry conditions.</summary>
+    public RetryOn RetryOn { get; }
+
+    /// <summary>Status codes retried under <see cref="Resilience.RetryOn.RetriableStatusCodes"/>.</summary>
+    public FrozenSet<int> RetriableStatusCodes { get; }
+
+    /// <summary>The backoff base.</summary>
+    public TimeSpan BackoffBaseInterval { get; }
+
+    /// <summary>The backoff cap.</summary>
+    public TimeSpan BackoffMaxInterval { get; }
+
+    /// <summary>Whether the outcome meets one of the retry conditions.</summary>
+    public bool IsRetriable(AttemptOutcome outcome)
+    {
+        var on = RetryOn;
+        if (outcome.IsLocalFailure)
+        {
+            var anyNoAnswer = (on & (RetryOn.ServerError | RetryOn.GatewayError | RetryOn.Reset)) != 0;
+            return outcome.Failure switch
+            {
+                AttemptFailure.ConnectFailure => anyNoAnswer || (on & RetryOn.ConnectFailure) != 0,
+                AttemptFailure.Reset or AttemptFailure.Timeout => anyNoAnswer,
+                _ => false,
+            };
+        }
+
+        var status = outcome.StatusCode;
+        return ((on & RetryOn.ServerError) != 0 && status >= 500)
+            || ((on & RetryOn.GatewayError) != 0 && status is 502 or 503 or 504)
+            || ((on & RetryOn.Retriable4xx) != 0 && status == 409)
+            || ((on & RetryOn.RetriableStatusCodes) != 0 && RetriableStatusCodes.Contains(status));
+    }
+
+    /// <summary>
+    /// Envoy's fully jittered exponential backoff: retry n (1-based) waits a uniform random time in
+    /// [0, (2^n − 1) × base], capped at the maximum interval.
+    /// </summary>
+    public TimeSpan GetBackoff(int retry, Random random)
+    {
+        ArgumentNullException.ThrowIfNull(random);
+        var exponent = Math.Clamp(retry, 1, 30);
+        var ceiling = Math.Min(BackoffBaseInterval.Ticks * ((1L << exponent) - 1), BackoffMaxInterval.Ticks);
+        return TimeSpan.FromTicks((long)(random.NextDouble() * ceiling));
+    }
+
+    /// <summary>Parses an Envoy-style <c>retry_on</c> list; unknown names are reported.</summary>
+    internal static RetryOn Parse(string value, string path, List<string> errors)
+    {
+        var result = RetryOn.None;
+        foreach (var part in value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (Names.TryGetValue(part, out var flag))
+            {
+                result |= flag;
+            }
+            else
+            {
+                errors.Add($"{path} = '{value}': '{part}' is not a retry condition; valid conditions are {string.Join(", ", Names.Keys.Order(StringComparer.Ordinal))}");
+            }
+        }
+
+        return result;
+    }
+
+    /// <inheritdoc />
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{Retries} retries on {RetryOn}");
+}
