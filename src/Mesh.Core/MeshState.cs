@@ -11,7 +11,7 @@ namespace Mesh;
 /// with one volatile read; writers (config sources) are serialized, build the next snapshot off the
 /// request path and publish it with one volatile write, or keep the last good one when it is invalid.
 /// </summary>
-public sealed partial class MeshState
+public sealed partial class MeshState : IDisposable
 {
     private readonly Lock _writeLock = new();
     private readonly MeshSnapshotBuilder _builder;
@@ -19,6 +19,7 @@ public sealed partial class MeshState
     private readonly ILogger _logger;
     private MeshSnapshot _current = MeshSnapshot.Empty;
     private MeshRuntime _runtime = MeshRuntime.Empty;
+    private bool _disposed;
 
     internal MeshState(IEnumerable<LoadBalancingPolicy> policies, Random random, TimeProvider time, MeshTelemetry telemetry, ILoggerFactory loggers, ILogger<MeshState> logger)
     {
@@ -42,6 +43,7 @@ public sealed partial class MeshState
         MeshBuildResult result;
         lock (_writeLock)
         {
+            ObjectDisposedException.ThrowIf(_disposed, this);
             var next = _current.Version + 1;
             result = _builder.Build(options, source, next, _runtime);
             if (result.Snapshot is null)
@@ -63,6 +65,19 @@ public sealed partial class MeshState
         }
 
         return result;
+    }
+
+    /// <summary>Stops the timers of outlier detection and rate limits; the last snapshot stays readable.</summary>
+    public void Dispose()
+    {
+        lock (_writeLock)
+        {
+            if (!_disposed)
+            {
+                _disposed = true;
+                _runtime.DisposeExcept(MeshRuntime.Empty);
+            }
+        }
     }
 
     private static partial class Log

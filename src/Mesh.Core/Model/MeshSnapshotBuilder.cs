@@ -34,6 +34,9 @@ internal sealed class MeshRuntime
 
     public List<OutlierDetector> Detectors { get; } = [];
 
+    /// <summary>Endpoints of services without outlier detection, whose ejections end when this runtime's snapshot is accepted.</summary>
+    public List<EndpointModel> Unejected { get; } = [];
+
     /// <summary>Stops what this runtime owns and <paramref name="next"/> does not keep.</summary>
     public void DisposeExcept(MeshRuntime next)
     {
@@ -108,6 +111,14 @@ internal sealed class MeshSnapshotBuilder
         {
             // Nothing of a rejected build may keep running: stop what it started.
             runtime.DisposeExcept(previous);
+        }
+        else
+        {
+            // Only an accepted build may change endpoint state: without outlier detection nothing stays ejected.
+            foreach (var endpoint in runtime.Unejected)
+            {
+                Volatile.Write(ref endpoint.State.Outlier.Ejected, false);
+            }
         }
 
         return result;
@@ -354,6 +365,7 @@ internal sealed class MeshSnapshotBuilder
             errors.Add($"{hashPath}: is used only by hashing policies, but Policy is '{policy.Name}'; set Policy to {LoadBalancingDefaults.RingHash} or {LoadBalancingDefaults.Maglev}, or remove ConsistentHash");
         }
 
+        var sizeErrors = errors.Count;
         if (hash.MinimumRingSize < 1 || hash.MinimumRingSize > LoadBalancingDefaults.MaximumRingSize)
         {
             errors.Add($"{hashPath}:MinimumRingSize = {hash.MinimumRingSize.ToString(CultureInfo.InvariantCulture)}: must be between 1 and {LoadBalancingDefaults.MaximumRingSize.ToString(CultureInfo.InvariantCulture)}");
@@ -369,7 +381,10 @@ internal sealed class MeshSnapshotBuilder
             errors.Add($"{hashPath}:TableSize = {hash.TableSize.ToString(CultureInfo.InvariantCulture)}: must be a prime no larger than 5000011, e.g. 65537 (the default) or 131071");
         }
 
-        return (policy, sources.Count == 1 ? sources[0] : null, (hash.MinimumRingSize, hash.MaximumRingSize, hash.TableSize));
+        // Invalid sizes are reported above and the snapshot is discarded, but its pickers are still built: build them
+        // with the defaults, since a non-prime Maglev table never fills (the build hangs), a table of 0 or 1 divides
+        // by zero, and an unchecked ring size can ask for billions of entries.
+        return (policy, sources.Count == 1 ? sources[0] : null, errors.Count == sizeErrors ? (hash.MinimumRingSize, hash.MaximumRingSize, hash.TableSize) : defaults);
     }
 
     private ClusterModel CreateCluster(
@@ -406,12 +421,8 @@ internal sealed class MeshSnapshotBuilder
         var settings = OutlierDetectionSettings.Create(options.OutlierDetection, $"{path}:OutlierDetection", errors);
         if (settings is null)
         {
-            // Without outlier detection nothing may stay ejected from an earlier configuration.
-            foreach (var endpoint in endpoints)
-            {
-                Volatile.Write(ref endpoint.State.Outlier.Ejected, false);
-            }
-
+            // Without outlier detection nothing may stay ejected from an earlier configuration (once the build is accepted).
+            runtime.Unejected.AddRange(endpoints);
             return null;
         }
 

@@ -171,7 +171,8 @@ internal sealed partial class ClusterState
     /// </summary>
     public bool TryBeginRetry()
     {
-        var allowed = AllowedRetries(ActiveRequests);
+        // The deciding request's own attempt has already returned its slot; it is still a request in flight.
+        var allowed = AllowedRetries(ActiveRequests + 1);
         while (true)
         {
             var current = Volatile.Read(ref _activeRetries);

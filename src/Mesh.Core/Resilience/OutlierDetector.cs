@@ -108,30 +108,36 @@ internal sealed partial class OutlierDetector : IDisposable
 
             var now = _time.GetTimestamp();
             var volumes = new (long Successes, long Failures)[_endpoints.Length];
+            var returned = new bool[_endpoints.Length];
             for (var i = 0; i < _endpoints.Length; i++)
             {
                 ref var c = ref _endpoints[i].State.Outlier;
                 volumes[i] = (Interlocked.Exchange(ref c.IntervalSuccesses, 0), Interlocked.Exchange(ref c.IntervalFailures, 0));
-                if (c.Ejected)
+                if (c.Ejected && _time.GetElapsedTime(c.EjectedAtTimestamp, now) >= EjectionTime(c.EjectionMultiplier))
                 {
-                    if (_time.GetElapsedTime(c.EjectedAtTimestamp, now) >= EjectionTime(c.EjectionMultiplier))
-                    {
-                        Volatile.Write(ref c.Ejected, false);
-                        Volatile.Write(ref c.Consecutive5xx, 0);
-                        Volatile.Write(ref c.ConsecutiveGatewayErrors, 0);
-                        changed = true;
-                        Log.Returned(_logger, _service, _endpoints[i].Key);
-                        _telemetry.OutlierReturns.Add(1, new KeyValuePair<string, object?>(MeshTelemetry.Tags.Service, _service));
-                    }
-                }
-                else if (c.EjectionMultiplier > 0)
-                {
-                    c.EjectionMultiplier--;
+                    Volatile.Write(ref c.Ejected, false);
+                    Volatile.Write(ref c.Consecutive5xx, 0);
+                    Volatile.Write(ref c.ConsecutiveGatewayErrors, 0);
+                    returned[i] = true;
+                    changed = true;
+                    Log.Returned(_logger, _service, _endpoints[i].Key);
+                    _telemetry.OutlierReturns.Add(1, new KeyValuePair<string, object?>(MeshTelemetry.Tags.Service, _service));
                 }
             }
 
             changed |= JudgeSuccessRate(volumes, now);
             changed |= JudgeFailurePercentage(volumes, now);
+
+            // As Envoy, after the analysis: an endpoint in service for the whole interval (not ejected now, not
+            // returned by this sweep) earns one step off its ejection multiplier.
+            for (var i = 0; i < _endpoints.Length; i++)
+            {
+                ref var c = ref _endpoints[i].State.Outlier;
+                if (!c.Ejected && !returned[i] && c.EjectionMultiplier > 0)
+                {
+                    c.EjectionMultiplier--;
+                }
+            }
         }
 
         if (changed)
@@ -271,7 +277,13 @@ internal sealed partial class OutlierDetector : IDisposable
             return false;
         }
 
-        c.EjectionMultiplier++;
+        // Envoy grows the multiplier only while multiplier x base < max + base, so that after many ejections a
+        // few healthy intervals bring the ejection time back below the maximum.
+        if (Settings.BaseEjectionTime.Ticks * c.EjectionMultiplier < Settings.MaxEjectionTime.Ticks + Settings.BaseEjectionTime.Ticks)
+        {
+            c.EjectionMultiplier++;
+        }
+
         c.EjectedAtTimestamp = now;
         Volatile.Write(ref c.Consecutive5xx, 0);
         Volatile.Write(ref c.ConsecutiveGatewayErrors, 0);

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Threading.RateLimiting;
 using Mesh.Configuration;
 
 namespace Mesh.Resilience;
@@ -36,27 +35,21 @@ internal sealed record RateLimitSettings(int TokensPerPeriod, TimeSpan Period, i
 }
 
 /// <summary>
-/// A local token bucket on <see cref="TokenBucketRateLimiter"/>, refilled by a <see cref="TimeProvider"/> timer
-/// (the limiter's own replenishment uses the wall clock, which tests cannot drive). Requests never queue:
-/// with no token they are refused at once.
+/// A local token bucket (Envoy local_ratelimit: <c>tokens_per_fill</c> every <c>fill_interval</c>, up to
+/// <c>max_tokens</c>), refilled by a <see cref="TimeProvider"/> timer so tests can drive it. Not on
+/// <c>TokenBucketRateLimiter</c>: without auto-replenishment its <c>TryReplenish</c> adds tokens for the
+/// Stopwatch time elapsed, so a fake clock never refills it. Requests never queue: with no token they are refused at once.
 /// </summary>
 internal sealed class RateLimiterState : IDisposable
 {
-    private readonly TokenBucketRateLimiter _limiter;
     private readonly ITimer _timer;
+    private int _tokens;
 
     public RateLimiterState(RateLimitSettings settings, TimeProvider time)
     {
         Settings = settings;
-        _limiter = new TokenBucketRateLimiter(new TokenBucketRateLimiterOptions
-        {
-            TokenLimit = settings.Burst,
-            TokensPerPeriod = settings.TokensPerPeriod,
-            ReplenishmentPeriod = settings.Period,
-            QueueLimit = 0,
-            AutoReplenishment = false,
-        });
-        _timer = time.CreateTimer(static s => ((TokenBucketRateLimiter)s!).TryReplenish(), _limiter, settings.Period, settings.Period);
+        _tokens = settings.Burst;
+        _timer = time.CreateTimer(static s => ((RateLimiterState)s!).Refill(), this, settings.Period, settings.Period);
     }
 
     public RateLimitSettings Settings { get; }
@@ -64,13 +57,33 @@ internal sealed class RateLimiterState : IDisposable
     /// <summary>Takes a token if one is left.</summary>
     public bool TryAcquire()
     {
-        using var lease = _limiter.AttemptAcquire(1);
-        return lease.IsAcquired;
+        while (true)
+        {
+            var tokens = Volatile.Read(ref _tokens);
+            if (tokens <= 0)
+            {
+                return false;
+            }
+
+            if (Interlocked.CompareExchange(ref _tokens, tokens - 1, tokens) == tokens)
+            {
+                return true;
+            }
+        }
     }
 
-    public void Dispose()
+    public void Dispose() => _timer.Dispose();
+
+    private void Refill()
     {
-        // The limiter itself is left to the collector: a request in flight may still hold it.
-        _timer.Dispose();
+        while (true)
+        {
+            var tokens = Volatile.Read(ref _tokens);
+            var refilled = (int)Math.Min(Settings.Burst, (long)tokens + Settings.TokensPerPeriod);
+            if (refilled == tokens || Interlocked.CompareExchange(ref _tokens, refilled, tokens) == tokens)
+            {
+                return;
+            }
+        }
     }
 }

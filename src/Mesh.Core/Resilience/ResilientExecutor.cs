@@ -194,11 +194,17 @@ internal sealed class ResilientExecutor<TRequest, TResponse>
         {
             var response = await _transport.SendAsync(call.Request, endpoint, index, cancellationToken).ConfigureAwait(false);
             outcome = _transport.Classify(response);
+            if (outcome.IsSuccess)
+            {
+                Volatile.Write(ref call.Answered, true);
+            }
+
             return response;
         }
-        catch (OperationCanceledException) when (call.CallerToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (call.CallerToken.IsCancellationRequested || Volatile.Read(ref call.Answered))
         {
-            // Cancelled by the caller: neither the endpoint's fault nor a success, so not reported.
+            // Cancelled by the caller, or a hedge cancelled because another attempt already answered: neither the
+            // endpoint's fault nor a success, so not reported.
             throw;
         }
         catch (Exception ex)
@@ -234,8 +240,13 @@ internal sealed class ResilientExecutor<TRequest, TResponse>
             builder.AddTimeout(new TimeoutStrategyOptions
             {
                 Timeout = total,
-                OnTimeout = _ =>
+                OnTimeout = args =>
                 {
+                    if (args.Context.Properties.TryGetValue(CallKey, out var call))
+                    {
+                        call.TotalTimeoutExpired = true;
+                    }
+
                     _telemetry.Timeouts.Add(1, new KeyValuePair<string, object?>(MeshTelemetry.Tags.TimeoutKind, "total"));
                     return ValueTask.CompletedTask;
                 },
@@ -341,10 +352,9 @@ internal sealed class ResilientExecutor<TRequest, TResponse>
 
     private static MeshException TimeoutFailure(Call call, TimeoutRejectedException timeout)
     {
-        var policy = call.Route.Policy;
-        var limit = policy.Timeout is { } total && timeout.Timeout == total
-            ? $"the route timeout of {RoutePolicy.Format(total)}"
-            : $"the per-try timeout of {RoutePolicy.Format(timeout.Timeout)} on every one of {call.Attempts} attempt(s)";
+        var limit = call.TotalTimeoutExpired
+            ? $"the route timeout of {RoutePolicy.Format(timeout.Timeout)} ({call.Attempts} attempt(s))"
+            : $"the per-try timeout of {RoutePolicy.Format(timeout.Timeout)} (the last of {call.Attempts} attempt(s) timed out)";
         return new MeshException(call.Service.Name, MeshFailureReason.Timeout, $"Service '{call.Service.Name}' (route '{call.Route.Name}') did not answer within {limit}.", timeout);
     }
 
@@ -369,6 +379,8 @@ internal sealed class ResilientExecutor<TRequest, TResponse>
         private EndpointModel? _tried2;
         public int Attempts;
         public int PendingRetries;
+        public bool TotalTimeoutExpired;
+        public bool Answered;
 
         public ServiceModel Service { get; } = service;
 

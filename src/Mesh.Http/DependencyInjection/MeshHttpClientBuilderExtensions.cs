@@ -33,7 +33,8 @@ public static class MeshHttpClientBuilderExtensions
                 state,
                 sp.GetRequiredService<MeshTelemetry>(),
                 sp.GetRequiredService<IOptionsMonitor<MeshHttpOptions>>().Get(name),
-                sp.GetRequiredService<TimeProvider>());
+                sp.GetRequiredService<TimeProvider>(),
+                sp.GetService<MeshRandom>()?.Random);
         });
         return builder;
     }
