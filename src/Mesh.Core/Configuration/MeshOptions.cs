@@ -148,7 +148,7 @@ public sealed class StringMatchOptions
     /// <summary><see langword="true"/>: the value is absent.</summary>
     public bool? Absent { get; set; }
 
-    /// <summary>Compare <see cref="Exact"/>, <see cref="Prefix"/> and <see cref="Suffix"/> ignoring case.</summary>
+    /// <summary>Compare <see cref="Exact"/>, <see cref="Prefix"/>, <see cref="Suffix"/> and <see cref="Regex"/> ignoring case.</summary>
     public bool IgnoreCase { get; set; }
 }
 

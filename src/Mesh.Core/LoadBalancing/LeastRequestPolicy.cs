@@ -5,9 +5,10 @@ namespace Mesh.LoadBalancing;
 /// <summary>
 /// Least request by the power of two choices (Envoy's default choice count): sample two distinct
 /// endpoints (in proportion to weight when weights differ) and take the one with fewer in-flight
-/// requests per unit of weight, i.e. the lower (in-flight + 1) / weight. With equal weights this is
-/// Envoy's P2C exactly; with unequal weights it approximates Envoy's weight / (active + 1) scheduling
-/// without a shared, locked schedule.
+/// requests per unit of weight (in-flight / weight); a tie goes to the first sample. With equal weights
+/// this is Envoy's P2C exactly. With unequal weights an idle cluster is spread in proportion to weight
+/// (every comparison ties, so the weighted first sample wins) and a busy one by load per weight, an
+/// approximation of Envoy's weight / (active + 1) schedule without its shared, locked scheduler.
 /// </summary>
 internal sealed class LeastRequestPolicy : LoadBalancingPolicy
 {
@@ -54,9 +55,9 @@ internal sealed class LeastRequestPolicy : LoadBalancingPolicy
             var first = endpoints[a];
             var second = endpoints[b];
 
-            // Compare (inFlight + 1) / weight without division.
-            var firstLoad = (long)(first.State.InFlight + 1) * second.Weight;
-            var secondLoad = (long)(second.State.InFlight + 1) * first.Weight;
+            // Compare inFlight / weight without division; ties keep the first (weight-sampled) candidate.
+            var firstLoad = (long)first.State.InFlight * second.Weight;
+            var secondLoad = (long)second.State.InFlight * first.Weight;
             return secondLoad < firstLoad ? second : first;
         }
 

@@ -7,8 +7,10 @@ namespace Mesh.LoadBalancing;
 /// <summary>
 /// Consistent hashing on a ring (Ketama), sized and filled as Envoy's ring_hash and gRPC's gRFC A42:
 /// each endpoint gets entries in proportion to its weight, hashed with XXH64 of <c>host:port_i</c>;
-/// a request goes to the first entry at or after its hash. Adding or removing one endpoint of N moves
-/// only about 1/N of the keys. A request without the hashed value is placed at random.
+/// a request goes to the first entry at or after its hash. Removing one of N endpoints moves its keys
+/// and under 1/N of the others; adding one moves about 1/(N+1) to it and a few percent between the
+/// others (entries per endpoint depend on N, as in Envoy and gRPC). A request without the hashed value
+/// is placed at random.
 /// </summary>
 internal sealed class RingHashPolicy : LoadBalancingPolicy
 {

@@ -191,8 +191,8 @@ internal sealed class MeshSnapshotBuilder
             }
 
             var path = $"{Root}:{name}";
-            var routes = BuildRoutes(name, service, path, own.Cluster, ownClusters, options, previous, runtime, errors);
-            var hosts = ImmutableArray.Create(name).AddRange(service.Hosts.Where(h => !string.IsNullOrWhiteSpace(h)));
+            var routes = BuildRoutes(name, service, path, own.Cluster, ownClusters, hostOwners, options, previous, runtime, errors);
+            var hosts = ImmutableArray.Create(name).AddRange(service.Hosts.Where(h => !string.IsNullOrWhiteSpace(h) && !string.Equals(h, name, StringComparison.OrdinalIgnoreCase)).Distinct(StringComparer.OrdinalIgnoreCase));
             var serviceLimit = CreateRateLimiter(name, RateLimitSettings.Create(service.RateLimit, $"{path}:RateLimit", errors), previous, runtime);
             var model = new ServiceModel(name, hosts, routes, serviceLimit);
             foreach (var host in hosts)
@@ -246,7 +246,7 @@ internal sealed class MeshSnapshotBuilder
             {
                 errors.Add(endpoint.Address is null
                     ? $"{endpointPath}:Address: is required, e.g. \"http://127.0.0.1:5001\""
-                    : $"{endpointPath}:Address = '{endpoint.Address}': must be an absolute http or https URI with host and port and no path, e.g. \"http://127.0.0.1:5001\"");
+                    : $"{endpointPath}:Address = '{endpoint.Address}': must be an absolute http or https URI with a host, an optional port and no path, e.g. \"http://127.0.0.1:5001\"");
                 valid = false;
             }
 
@@ -453,6 +453,7 @@ internal sealed class MeshSnapshotBuilder
         string path,
         ClusterModel own,
         Dictionary<string, (ClusterModel Cluster, Dictionary<string, ClusterModel> Subsets)> clusters,
+        Dictionary<string, string> hostOwners,
         MeshOptions options,
         MeshRuntime previous,
         MeshRuntime runtime,
@@ -499,7 +500,7 @@ internal sealed class MeshSnapshotBuilder
                 catchAll = $"Routes[{r}]";
             }
 
-            var destinations = BuildDestinations(name, route, routePath, clusters, options, errors);
+            var destinations = BuildDestinations(name, route, routePath, clusters, hostOwners, options, errors);
             var routeName = route.Name ?? $"routes[{r}]";
             var policy = RoutePolicy.Create(route, routePath, errors);
             var limiter = CreateRateLimiter($"{name}/{routeName}", policy.RateLimit, previous, runtime);
@@ -514,6 +515,7 @@ internal sealed class MeshSnapshotBuilder
         RouteOptions route,
         string routePath,
         Dictionary<string, (ClusterModel Cluster, Dictionary<string, ClusterModel> Subsets)> clusters,
+        Dictionary<string, string> hostOwners,
         MeshOptions options,
         List<string> errors)
     {
@@ -550,6 +552,9 @@ internal sealed class MeshSnapshotBuilder
 
             total += weight;
             var host = string.IsNullOrEmpty(destination.Host) ? service : destination.Host;
+
+            // A destination may name a service by any of its hosts.
+            host = hostOwners.GetValueOrDefault(host, host);
             if (!clusters.TryGetValue(host, out var target))
             {
                 var hint = options.Services.Keys.Order(StringComparer.Ordinal).ToList();
