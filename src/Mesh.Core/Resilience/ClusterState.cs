@@ -205,10 +205,14 @@ internal sealed partial class ClusterState
         return allowed;
     }
 
-    private void Overflow(string kind) => _telemetry.Overflows.Add(
-        1,
-        new KeyValuePair<string, object?>(MeshTelemetry.Tags.Cluster, Name),
-        new KeyValuePair<string, object?>(MeshTelemetry.Tags.OverflowKind, kind));
+    private void Overflow(string kind)
+    {
+        _telemetry.Overflows.Add(
+            1,
+            new KeyValuePair<string, object?>(MeshTelemetry.Tags.Cluster, Name),
+            new KeyValuePair<string, object?>(MeshTelemetry.Tags.OverflowKind, kind));
+        MeshTelemetry.AddEvent("mesh.overflow", MeshTelemetry.Tags.OverflowKind, kind, MeshTelemetry.Tags.Cluster, Name);
+    }
 
     private static ResiliencePipeline? CreateBreakers(string cluster, ClusterResilienceSettings settings, TimeProvider time, MeshTelemetry telemetry, ILogger logger)
     {

@@ -290,6 +290,7 @@ internal sealed partial class OutlierDetector : IDisposable
         Volatile.Write(ref c.Ejected, true);
         var duration = EjectionTime(c.EjectionMultiplier);
         Log.Ejected(_logger, _service, endpoint.Key, reason, duration, c.EjectionMultiplier);
+        MeshTelemetry.AddEvent("mesh.outlier.ejection", "mesh.endpoint", endpoint.Key, MeshTelemetry.Tags.EjectionReason, ReasonName(reason));
         _telemetry.OutlierEjections.Add(
             1,
             new KeyValuePair<string, object?>(MeshTelemetry.Tags.Service, _service),

@@ -59,12 +59,14 @@ internal sealed class ResilientExecutor<TRequest, TResponse>
             if (fault.HasAbort && Chance(fault.AbortPercentage))
             {
                 CountFault(service, "abort");
+                MeshTelemetry.AddEvent("mesh.fault", MeshTelemetry.Tags.FaultKind, "abort", MeshTelemetry.Tags.StatusCode, MeshTelemetry.StatusCode(fault.AbortStatus));
                 return _transport.CreateLocalReply(request, fault.AbortStatus);
             }
 
             if (fault.HasDelay && Chance(fault.DelayPercentage))
             {
                 CountFault(service, "delay");
+                MeshTelemetry.AddEvent("mesh.fault", MeshTelemetry.Tags.FaultKind, "delay", "mesh.fault.delay_ms", fault.Delay.TotalMilliseconds);
                 await Task.Delay(fault.Delay, _time, cancellationToken).ConfigureAwait(false);
             }
         }
@@ -156,6 +158,7 @@ internal sealed class ResilientExecutor<TRequest, TResponse>
                     (Executor: this, Call: call, Endpoint: endpoint, Index: index, Attempt: attempt)).ConfigureAwait(false);
                 if (outcome.Exception is BrokenCircuitException broken)
                 {
+                    MeshTelemetry.AddEvent("mesh.circuit_open", MeshTelemetry.Tags.Cluster, cluster.Name);
                     throw new MeshException(call.Service.Name, MeshFailureReason.CircuitOpen, $"Service '{call.Service.Name}': the circuit breaker of cluster '{cluster.Name}' is open ({broken.Message}); requests fail fast until it lets a probe through.", broken);
                 }
 
@@ -248,6 +251,7 @@ internal sealed class ResilientExecutor<TRequest, TResponse>
                     }
 
                     _telemetry.Timeouts.Add(1, new KeyValuePair<string, object?>(MeshTelemetry.Tags.TimeoutKind, "total"));
+                    MeshTelemetry.AddEvent("mesh.timeout", MeshTelemetry.Tags.TimeoutKind, "total");
                     return ValueTask.CompletedTask;
                 },
             });
@@ -266,6 +270,7 @@ internal sealed class ResilientExecutor<TRequest, TResponse>
                     OnHedging = args =>
                     {
                         _telemetry.Hedges.Add(1, new KeyValuePair<string, object?>(MeshTelemetry.Tags.Route, route.Name));
+                        MeshTelemetry.AddEvent("mesh.hedge", "mesh.attempt", args.AttemptNumber + 1);
                         return ValueTask.CompletedTask;
                     },
                 });
@@ -278,9 +283,10 @@ internal sealed class ResilientExecutor<TRequest, TResponse>
                 MaxRetryAttempts = retry.Retries,
                 ShouldHandle = args => ValueTask.FromResult(ShouldRetry(args, retry)),
                 DelayGenerator = args => ValueTask.FromResult<TimeSpan?>(retry.GetBackoff(args.AttemptNumber + 1, _random)),
-                OnRetry = _ =>
+                OnRetry = args =>
                 {
                     _telemetry.Retries.Add(1, new KeyValuePair<string, object?>(MeshTelemetry.Tags.Route, route.Name));
+                    MeshTelemetry.AddEvent("mesh.retry", "mesh.attempt", args.AttemptNumber + 1, "mesh.retry.backoff_ms", args.RetryDelay.TotalMilliseconds);
                     return ValueTask.CompletedTask;
                 },
             });
@@ -295,6 +301,7 @@ internal sealed class ResilientExecutor<TRequest, TResponse>
                 OnTimeout = _ =>
                 {
                     _telemetry.Timeouts.Add(1, new KeyValuePair<string, object?>(MeshTelemetry.Tags.TimeoutKind, "per_try"));
+                    MeshTelemetry.AddEvent("mesh.timeout", MeshTelemetry.Tags.TimeoutKind, "per_try");
                     return ValueTask.CompletedTask;
                 },
             });
@@ -342,6 +349,7 @@ internal sealed class ResilientExecutor<TRequest, TResponse>
 
     private MeshException RateLimitedFailure(ServiceModel service, RouteModel route, string scope)
     {
+        MeshTelemetry.AddEvent("mesh.rate_limited", "mesh.rate_limit.scope", scope);
         _telemetry.RateLimited.Add(
             1,
             new KeyValuePair<string, object?>(MeshTelemetry.Tags.Service, service.Name),

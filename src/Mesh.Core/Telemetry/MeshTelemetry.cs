@@ -67,6 +67,29 @@ public sealed class MeshTelemetry
 
     internal Counter<long> BreakerTransitions { get; }
 
+    /// <summary>Adds an event to the current span, if one is recorded (retries, hedges, refusals, faults, ejections).</summary>
+    internal static void AddEvent(string name, string? key = null, object? value = null, string? key2 = null, object? value2 = null)
+    {
+        var activity = Activity.Current;
+        if (activity is null || !activity.IsAllDataRequested)
+        {
+            return;
+        }
+
+        var tags = new ActivityTagsCollection();
+        if (key is not null)
+        {
+            tags.Add(key, value);
+        }
+
+        if (key2 is not null)
+        {
+            tags.Add(key2, value2);
+        }
+
+        activity.AddEvent(new ActivityEvent(name, tags: tags));
+    }
+
     /// <summary>A boxed status code, cached so tagging a measurement does not allocate.</summary>
     internal static object StatusCode(int code) => (uint)code < (uint)StatusCodes.Length ? StatusCodes[code] : code;
 
