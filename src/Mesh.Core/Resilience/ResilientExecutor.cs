@@ -56,18 +56,19 @@ internal sealed class ResilientExecutor<TRequest, TResponse>
 
         if (policy.Fault is { } fault)
         {
-            if (fault.HasAbort && Chance(fault.AbortPercentage))
-            {
-                CountFault(service, "abort");
-                MeshTelemetry.AddEvent("mesh.fault", MeshTelemetry.Tags.FaultKind, "abort", MeshTelemetry.Tags.StatusCode, MeshTelemetry.StatusCode(fault.AbortStatus));
-                return _transport.CreateLocalReply(request, fault.AbortStatus);
-            }
-
+            // Envoy's order: the delay first, then the abort.
             if (fault.HasDelay && Chance(fault.DelayPercentage))
             {
                 CountFault(service, "delay");
                 MeshTelemetry.AddEvent("mesh.fault", MeshTelemetry.Tags.FaultKind, "delay", "mesh.fault.delay_ms", fault.Delay.TotalMilliseconds);
                 await Task.Delay(fault.Delay, _time, cancellationToken).ConfigureAwait(false);
+            }
+
+            if (fault.HasAbort && Chance(fault.AbortPercentage))
+            {
+                CountFault(service, "abort");
+                MeshTelemetry.AddEvent("mesh.fault", MeshTelemetry.Tags.FaultKind, "abort", MeshTelemetry.Tags.StatusCode, MeshTelemetry.StatusCode(fault.AbortStatus));
+                return _transport.CreateLocalReply(request, fault.AbortStatus);
             }
         }
 
@@ -130,47 +131,20 @@ internal sealed class ResilientExecutor<TRequest, TResponse>
             var cluster = call.Cluster;
             var endpoint = call.PickEndpoint()
                 ?? throw new MeshException(call.Service.Name, MeshFailureReason.NoUsableEndpoint, $"Service '{call.Service.Name}' (route '{call.Route.Name}') cannot send: {cluster.DescribeUnavailability()}.");
-            var breakers = cluster.State.Breakers;
-            if (breakers is null)
-            {
-                return await AdmitAndSendAsync(call, endpoint, index, attempt: null, cancellationToken).ConfigureAwait(false);
-            }
-
-            var ownContext = context is null;
-            context ??= ResilienceContextPool.Shared.Get(cancellationToken);
-            var attempt = new AttemptRecord();
-            context.Properties.Set(AttemptRecord.Key, attempt);
+            // Admission comes before the breakers, so an overflow never counts in a breaker's window.
+            var clusterState = cluster.State;
+            var lease = await clusterState.AdmitAsync(cancellationToken).ConfigureAwait(false)
+                ?? throw new MeshException(call.Service.Name, MeshFailureReason.Overflow, $"Service '{call.Service.Name}': cluster '{cluster.Name}' is at its limit of {clusterState.Settings.MaxRequests} requests in flight and {clusterState.Settings.MaxPendingRequests} waiting (ConnectionPool); the request failed fast and is not retried.");
             try
             {
-                var outcome = await breakers.ExecuteOutcomeAsync(
-                    static async (ctx, s) =>
-                    {
-                        try
-                        {
-                            return Outcome.FromResult(await s.Executor.AdmitAndSendAsync(s.Call, s.Endpoint, s.Index, s.Attempt, ctx.CancellationToken).ConfigureAwait(false));
-                        }
-                        catch (Exception ex)
-                        {
-                            return Outcome.FromException<TResponse>(ex);
-                        }
-                    },
-                    context,
-                    (Executor: this, Call: call, Endpoint: endpoint, Index: index, Attempt: attempt)).ConfigureAwait(false);
-                if (outcome.Exception is BrokenCircuitException broken)
-                {
-                    MeshTelemetry.AddEvent("mesh.circuit_open", MeshTelemetry.Tags.Cluster, cluster.Name);
-                    throw new MeshException(call.Service.Name, MeshFailureReason.CircuitOpen, $"Service '{call.Service.Name}': the circuit breaker of cluster '{cluster.Name}' is open ({broken.Message}); requests fail fast until it lets a probe through.", broken);
-                }
-
-                outcome.ThrowIfException();
-                return outcome.Result!;
+                var breakers = clusterState.Breakers;
+                return breakers is null
+                    ? await SendAsync(call, endpoint, index, attempt: null, cancellationToken).ConfigureAwait(false)
+                    : await SendThroughBreakersAsync(breakers, call, endpoint, index, context, cancellationToken).ConfigureAwait(false);
             }
             finally
             {
-                if (ownContext)
-                {
-                    ResilienceContextPool.Shared.Return(context);
-                }
+                clusterState.Release(lease);
             }
         }
         finally
@@ -184,11 +158,48 @@ internal sealed class ResilientExecutor<TRequest, TResponse>
         }
     }
 
-    private async ValueTask<TResponse> AdmitAndSendAsync(Call call, EndpointModel endpoint, int index, AttemptRecord? attempt, CancellationToken cancellationToken)
+    private async ValueTask<TResponse> SendThroughBreakersAsync(ResiliencePipeline breakers, Call call, EndpointModel endpoint, int index, ResilienceContext? context, CancellationToken cancellationToken)
     {
-        var clusterState = call.Cluster.State;
-        var lease = await clusterState.AdmitAsync(cancellationToken).ConfigureAwait(false)
-            ?? throw new MeshException(call.Service.Name, MeshFailureReason.Overflow, $"Service '{call.Service.Name}': cluster '{call.Cluster.Name}' is at its limit of {clusterState.Settings.MaxRequests} requests in flight and {clusterState.Settings.MaxPendingRequests} waiting (ConnectionPool); the request failed fast and is not retried.");
+        var ownContext = context is null;
+        context ??= ResilienceContextPool.Shared.Get(cancellationToken);
+        var attempt = new AttemptRecord();
+        context.Properties.Set(AttemptRecord.Key, attempt);
+        try
+        {
+            var outcome = await breakers.ExecuteOutcomeAsync(
+                static async (ctx, s) =>
+                {
+                    try
+                    {
+                        return Outcome.FromResult(await s.Executor.SendAsync(s.Call, s.Endpoint, s.Index, s.Attempt, ctx.CancellationToken).ConfigureAwait(false));
+                    }
+                    catch (Exception ex)
+                    {
+                        return Outcome.FromException<TResponse>(ex);
+                    }
+                },
+                context,
+                (Executor: this, Call: call, Endpoint: endpoint, Index: index, Attempt: attempt)).ConfigureAwait(false);
+            if (outcome.Exception is BrokenCircuitException broken)
+            {
+                MeshTelemetry.AddEvent("mesh.circuit_open", MeshTelemetry.Tags.Cluster, call.Cluster.Name);
+                throw new MeshException(call.Service.Name, MeshFailureReason.CircuitOpen, $"Service '{call.Service.Name}': the circuit breaker of cluster '{call.Cluster.Name}' is open ({broken.Message}); requests fail fast until it lets a probe through.", broken);
+            }
+
+            outcome.ThrowIfException();
+            return outcome.Result!;
+        }
+        finally
+        {
+            if (ownContext)
+            {
+                ResilienceContextPool.Shared.Return(context);
+            }
+        }
+    }
+
+    private async ValueTask<TResponse> SendAsync(Call call, EndpointModel endpoint, int index, AttemptRecord? attempt, CancellationToken cancellationToken)
+    {
         var state = endpoint.State;
         var start = _time.GetTimestamp();
         state.OnRequestStarted();
@@ -220,7 +231,6 @@ internal sealed class ResilientExecutor<TRequest, TResponse>
         {
             var elapsed = _time.GetElapsedTime(start);
             state.OnRequestCompleted(elapsed, answered: outcome != default && !outcome.IsLocalFailure);
-            clusterState.Release(lease);
             if (outcome != default)
             {
                 call.Cluster.Detector?.Report(endpoint, outcome);
@@ -266,7 +276,8 @@ internal sealed class ResilientExecutor<TRequest, TResponse>
                 {
                     Delay = hedging.Delay,
                     MaxHedgedAttempts = hedging.MaxAttempts - 1,
-                    ShouldHandle = args => ValueTask.FromResult(!IsMeshRefusal(args.Outcome) && !Classify(args.Outcome).IsSuccess),
+                    // A refused hedge (overflow, open circuit) is one more failed attempt: the others keep running.
+                    ShouldHandle = args => ValueTask.FromResult(!Classify(args.Outcome).IsSuccess),
                     OnHedging = args =>
                     {
                         _telemetry.Hedges.Add(1, new KeyValuePair<string, object?>(MeshTelemetry.Tags.Route, route.Name));
