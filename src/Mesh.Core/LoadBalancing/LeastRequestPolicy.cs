@@ -20,7 +20,7 @@ internal sealed class LeastRequestPolicy : LoadBalancingPolicy
     internal sealed class Picker : EndpointPicker
     {
         private readonly EndpointModel[] _endpoints;
-        private readonly long[]? _cumulative;
+        private readonly WeightedSampler? _sampler;
         private readonly Random _random;
 
         public Picker(EndpointModel[] endpoints, Random random)
@@ -33,7 +33,7 @@ internal sealed class LeastRequestPolicy : LoadBalancingPolicy
                 uniform &= endpoint.Weight == endpoints[0].Weight;
             }
 
-            _cumulative = uniform ? null : CumulativeWeights.Build(endpoints);
+            _sampler = uniform ? null : new WeightedSampler(endpoints);
         }
 
         public override EndpointModel? Pick(in PickContext context)
@@ -63,8 +63,8 @@ internal sealed class LeastRequestPolicy : LoadBalancingPolicy
 
         private int Sample()
         {
-            var cumulative = _cumulative;
-            return cumulative is null ? _random.Next(_endpoints.Length) : CumulativeWeights.IndexOf(cumulative, _random.NextInt64(cumulative[^1]));
+            var sampler = _sampler;
+            return sampler is null ? _random.Next(_endpoints.Length) : sampler.Sample(_random);
         }
     }
 }

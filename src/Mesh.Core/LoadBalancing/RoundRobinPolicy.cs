@@ -36,7 +36,7 @@ internal sealed class RandomPolicy : LoadBalancingPolicy
     }
 }
 
-/// <summary>Random with probability proportional to weight: a draw over the weight sum, found by binary search.</summary>
+/// <summary>Random with probability proportional to weight, in constant time (alias method).</summary>
 internal sealed class WeightedRandomPolicy : LoadBalancingPolicy
 {
     public override string Name => LoadBalancingDefaults.WeightedRandom;
@@ -46,9 +46,8 @@ internal sealed class WeightedRandomPolicy : LoadBalancingPolicy
 
     private sealed class Picker(EndpointModel[] endpoints, Random random) : EndpointPicker
     {
-        private readonly long[] _cumulative = CumulativeWeights.Build(endpoints);
+        private readonly WeightedSampler _sampler = new(endpoints);
 
-        public override EndpointModel? Pick(in PickContext context) =>
-            endpoints[CumulativeWeights.IndexOf(_cumulative, random.NextInt64(_cumulative[^1]))];
+        public override EndpointModel? Pick(in PickContext context) => endpoints[_sampler.Sample(random)];
     }
 }

@@ -40,26 +40,26 @@ public class WeightedRandomTests
         Assert.That(TestEndpoints.ChiSquare(counts, [0.1, 0.2, 0.3, 0.4]), Is.LessThan(16.266));
     }
 
-    [TestCase(0L, 0)]
-    [TestCase(2L, 0)]
-    [TestCase(3L, 1)]
-    [TestCase(4L, 2)]
-    [TestCase(5L, 2)]
-    public void Pick_DrawOverWeightSum_LandsOnTheEndpointOwningTheDraw(long draw, int expected)
+    [Test]
+    public void Pick_UniformDrawsOverTheUnitInterval_LandOnEachEndpointExactlyItsWeightShare()
     {
-        // Arrange: weights 3, 1, 2 own the draws [0, 3), [3, 4) and [4, 6).
+        // Arrange: weights 3, 1, 2, and 6,000 draws evenly spread over [0, 1): the alias table must map
+        // exactly 3/6, 1/6 and 2/6 of the unit interval to the three endpoints.
         var endpoints = TestEndpoints.WithWeights(3, 1, 2);
-        var picker = TestEndpoints.Picker(new WeightedRandomPolicy(), endpoints, new FixedDrawRandom(draw));
+        var random = new SequenceRandom(Enumerable.Range(0, 6_000).Select(k => (k + 0.5) / 6_000));
+        var picker = TestEndpoints.Picker(new WeightedRandomPolicy(), endpoints, random);
 
         // Act
-        var picked = picker.Pick(default);
+        var counts = TestEndpoints.CountPicks(picker, endpoints, 6_000);
 
         // Assert
-        Assert.That(picked, Is.SameAs(endpoints[expected]));
+        Assert.That(counts, Is.EqualTo(new[] { 3_000, 1_000, 2_000 }));
     }
 
-    private sealed class FixedDrawRandom(long draw) : Random
+    private sealed class SequenceRandom(IEnumerable<double> values) : Random
     {
-        public override long NextInt64(long maxValue) => draw;
+        private readonly IEnumerator<double> _values = values.GetEnumerator();
+
+        public override double NextDouble() => _values.MoveNext() ? _values.Current : throw new InvalidOperationException("no more draws");
     }
 }
