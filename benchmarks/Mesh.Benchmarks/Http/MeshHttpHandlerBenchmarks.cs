@@ -1,0 +1,153 @@
+using System.Diagnostics.Metrics;
+using System.Net;
+using BenchmarkDotNet.Attributes;
+using BenchmarkDotNet.Configs;
+using Mesh.Http;
+using Mesh.Telemetry;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Mesh.Benchmarks.Http;
+
+/// <summary>
+/// What the mesh adds to one request: an <see cref="HttpMessageInvoker"/> over <see cref="MeshHttpHandler"/>
+/// and a no-op transport, against the same invoker over the no-op transport alone. Every operation builds
+/// the request as <c>HttpClient.GetAsync(string)</c> does (a new <see cref="Uri"/> and message, plus four
+/// headers) in all variants, so the difference to the baseline is the mesh's cost: host lookup, route,
+/// cluster and endpoint pick, the rewrite to the endpoint's address, the Host header, and the endpoint's
+/// bookkeeping. The request takes the third of five routes (<see cref="MeshFixture"/>).
+/// </summary>
+/// <remarks>
+/// <c>SyncTransport</c>: the transport returns a cached completed task, so the handler never suspends.
+/// <c>AsyncTransport</c>: the transport yields first, as a real socket does; the handler's async state
+/// machine is then boxed on the heap, which the synchronous variants cannot show.
+/// </remarks>
+[MemoryDiagnoser]
+[BenchmarkCategory("Handler")]
+[GroupBenchmarksBy(BenchmarkLogicalGroupRule.ByCategory)]
+[CategoriesColumn]
+public class MeshHttpHandlerBenchmarks
+{
+    private const string Sync = "SyncTransport";
+    private const string Async = "AsyncTransport";
+
+    private ServiceProvider? _services;
+    private MeterListener? _listener;
+    private HttpMessageInvoker _invoker = null!;
+
+    [GlobalSetup(Target = nameof(NoOpHandler))]
+    public void SetupNoOp() => _invoker = new HttpMessageInvoker(new CompletedTransport());
+
+    [GlobalSetup(Target = nameof(Mesh_MetricsOff))]
+    public void SetupMesh() => _invoker = CreateMeshInvoker(new MeshHttpOptions(), new CompletedTransport());
+
+    [GlobalSetup(Target = nameof(Mesh_MetricsOn))]
+    public void SetupMeshWithMetrics()
+    {
+        _invoker = CreateMeshInvoker(new MeshHttpOptions(), new CompletedTransport());
+
+        // Enables both request instruments, as an OpenTelemetry exporter subscribed to "Mesh" would.
+        _listener = new MeterListener
+        {
+            InstrumentPublished = static (instrument, listener) =>
+            {
+                if (instrument.Meter.Name == MeshTelemetry.Name)
+                {
+                    listener.EnableMeasurementEvents(instrument);
+                }
+            },
+        };
+        _listener.SetMeasurementEventCallback<double>(static (_, _, _, _) => { });
+        _listener.SetMeasurementEventCallback<long>(static (_, _, _, _) => { });
+        _listener.Start();
+    }
+
+    [GlobalSetup(Target = nameof(Mesh_PreserveHostOff))]
+    public void SetupMeshWithoutHost() => _invoker = CreateMeshInvoker(new MeshHttpOptions { PreserveHost = false }, new CompletedTransport());
+
+    [GlobalSetup(Target = nameof(NoOpHandler_Async))]
+    public void SetupNoOpAsync() => _invoker = new HttpMessageInvoker(new YieldingTransport());
+
+    [GlobalSetup(Target = nameof(Mesh_MetricsOff_Async))]
+    public void SetupMeshAsync() => _invoker = CreateMeshInvoker(new MeshHttpOptions(), new YieldingTransport());
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        _listener?.Dispose();
+        _invoker.Dispose();
+        _services?.Dispose();
+    }
+
+    [Benchmark(Baseline = true)]
+    [BenchmarkCategory(Sync)]
+    public Task<HttpResponseMessage> NoOpHandler() => _invoker.SendAsync(CreateRequest(), CancellationToken.None);
+
+    [Benchmark]
+    [BenchmarkCategory(Sync)]
+    public Task<HttpResponseMessage> Mesh_MetricsOff() => _invoker.SendAsync(CreateRequest(), CancellationToken.None);
+
+    [Benchmark]
+    [BenchmarkCategory(Sync)]
+    public Task<HttpResponseMessage> Mesh_MetricsOn() => _invoker.SendAsync(CreateRequest(), CancellationToken.None);
+
+    /// <summary>Without <see cref="MeshHttpOptions.PreserveHost"/>: the part of the cost that is the Host header.</summary>
+    [Benchmark]
+    [BenchmarkCategory(Sync)]
+    public Task<HttpResponseMessage> Mesh_PreserveHostOff() => _invoker.SendAsync(CreateRequest(), CancellationToken.None);
+
+    [Benchmark(Baseline = true)]
+    [BenchmarkCategory(Async)]
+    public Task<HttpResponseMessage> NoOpHandler_Async() => _invoker.SendAsync(CreateRequest(), CancellationToken.None);
+
+    [Benchmark]
+    [BenchmarkCategory(Async)]
+    public Task<HttpResponseMessage> Mesh_MetricsOff_Async() => _invoker.SendAsync(CreateRequest(), CancellationToken.None);
+
+    private static HttpRequestMessage CreateRequest()
+    {
+        var request = new HttpRequestMessage(HttpMethod.Get, new Uri(MeshFixture.TypicalUrl));
+        foreach (var (name, value) in MeshFixture.TypicalHeaders)
+        {
+            request.Headers.TryAddWithoutValidation(name, value);
+        }
+
+        return request;
+    }
+
+    private HttpMessageInvoker CreateMeshInvoker(MeshHttpOptions options, HttpMessageHandler transport)
+    {
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddMesh(MeshFixture.Configure);
+        _services = services.BuildServiceProvider();
+        var handler = new MeshHttpHandler(
+            _services.GetRequiredService<MeshState>(),
+            _services.GetRequiredService<MeshTelemetry>(),
+            options,
+            TimeProvider.System)
+        {
+            InnerHandler = transport,
+        };
+        return new HttpMessageInvoker(handler);
+    }
+
+    /// <summary>Answers 200 at once with a cached task, so that only the layers above it are measured.</summary>
+    private sealed class CompletedTransport : HttpMessageHandler
+    {
+        private readonly Task<HttpResponseMessage> _response = Task.FromResult(new HttpResponseMessage(HttpStatusCode.OK));
+
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) => _response;
+    }
+
+    /// <summary>Answers 200 after yielding to the thread pool, so that the handlers above it complete asynchronously.</summary>
+    private sealed class YieldingTransport : HttpMessageHandler
+    {
+        private readonly HttpResponseMessage _response = new(HttpStatusCode.OK);
+
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            await Task.Yield();
+            return _response;
+        }
+    }
+}
