@@ -78,6 +78,25 @@ internal static class MeshFixture
         options.Services[Service] = service;
     }
 
+    /// <summary>
+    /// The same mesh with the whole resilience pipeline on every route and cluster: route timeout, retries
+    /// with a per-try timeout (and the retry budget), outlier detection, and both cluster breakers.
+    /// </summary>
+    public static void ConfigureFullPipeline(MeshOptions options)
+    {
+        Configure(options);
+        var service = options.Services[Service];
+        foreach (var route in service.Routes)
+        {
+            route.Timeout = TimeSpan.FromSeconds(10);
+            route.Retries = new RetryOptions { Attempts = 2, PerTryTimeout = TimeSpan.FromSeconds(3), RetryOn = "5xx,reset,connect-failure" };
+        }
+
+        service.OutlierDetection = new OutlierDetectionOptions();
+        service.CircuitBreaker = new CircuitBreakerOptions();
+        service.SlowCallBreaker = new SlowCallBreakerOptions();
+    }
+
     /// <summary>Builds the snapshot directly, as <see cref="MeshState"/> does, without a service provider.</summary>
     public static MeshSnapshot BuildSnapshot()
     {

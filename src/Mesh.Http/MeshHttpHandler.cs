@@ -61,7 +61,8 @@ internal sealed class MeshHttpHandler : DelegatingHandler, IAttemptTransport<Htt
         var pick = cluster.CreatePickContext(ref view);
         if (_options.PreserveHost && request.Headers.Host is null)
         {
-            request.Headers.Host = uri.Authority;
+            // Host is already parsed for the lookup above; Authority would build a new string.
+            request.Headers.Host = uri.IsDefaultPort ? uri.Host : uri.Authority;
         }
 
         return SendThroughMeshAsync(request, service, route, cluster, pick, cancellationToken);
@@ -84,7 +85,32 @@ internal sealed class MeshHttpHandler : DelegatingHandler, IAttemptTransport<Htt
         string? errorType = null;
         try
         {
-            var response = await _executor.ExecuteAsync(service, route, cluster, request, pick, IsReplayable(request.Content), IsIdempotent(request.Method), cancellationToken).ConfigureAwait(false);
+            HttpResponseMessage response;
+            if (ResilientExecutor<HttpRequestMessage, HttpResponseMessage>.IsSingleAttempt(service, route, cluster)
+                && _executor.TryBeginAttempt(cluster, in pick, out var endpoint, out var attemptStart))
+            {
+                // The common case in one async method: no pipeline, no per-request objects of the mesh's own.
+                AttemptOutcome outcome = default;
+                try
+                {
+                    response = await SendAttemptAsync(request, request, endpoint, 0, cancellationToken).ConfigureAwait(false);
+                    outcome = AttemptOutcome.FromStatus((int)response.StatusCode);
+                }
+                catch (Exception ex)
+                {
+                    outcome = _executor.Classify(ex, cancellationToken);
+                    throw;
+                }
+                finally
+                {
+                    _executor.EndAttempt(cluster, endpoint, attemptStart, outcome);
+                }
+            }
+            else
+            {
+                response = await _executor.ExecuteAsync(service, route, cluster, request, pick, IsReplayable(request.Content), IsIdempotent(request.Method), cancellationToken).ConfigureAwait(false);
+            }
+
             statusCode = (int)response.StatusCode;
             return response;
         }
@@ -110,18 +136,31 @@ internal sealed class MeshHttpHandler : DelegatingHandler, IAttemptTransport<Htt
         }
     }
 
-    async ValueTask<HttpResponseMessage> IAttemptTransport<HttpRequestMessage, HttpResponseMessage>.SendAsync(HttpRequestMessage request, EndpointModel endpoint, int attempt, CancellationToken cancellationToken)
+    ValueTask<HttpResponseMessage> IAttemptTransport<HttpRequestMessage, HttpResponseMessage>.SendAsync(HttpRequestMessage request, EndpointModel endpoint, int attempt, CancellationToken cancellationToken) =>
+        new(SendAttemptAsync(request, attempt == 0 ? request : Clone(request), endpoint, attempt, cancellationToken));
+
+    /// <summary>
+    /// Sends one attempt to an endpoint. Attempts after the first get their own <paramref name="message"/>: a hedge
+    /// runs beside the first, and a sent message's URI must not change under it.
+    /// </summary>
+    private Task<HttpResponseMessage> SendAttemptAsync(HttpRequestMessage request, HttpRequestMessage message, EndpointModel endpoint, int attempt, CancellationToken cancellationToken)
     {
-        // Attempts after the first get their own message: a hedge runs beside the first, and a sent message's URI must not change under it.
-        var message = attempt == 0 ? request : Clone(request);
         if (_options.RecordEndpointInMetrics)
         {
             request.Options.Set(AnsweringEndpoint, endpoint);
         }
 
         message.RequestUri = new Uri(string.Concat(endpoint.Key, request.RequestUri!.PathAndQuery), UriKind.Absolute);
-        using var activity = MeshTelemetry.ActivitySource.StartActivity("mesh.attempt", ActivityKind.Internal);
-        if (activity is { IsAllDataRequested: true })
+        var activity = MeshTelemetry.ActivitySource.StartActivity("mesh.attempt", ActivityKind.Internal);
+
+        // Without a listener there is no span, and no reason for another async state machine.
+        return activity is null ? base.SendAsync(message, cancellationToken) : SendTracedAsync(message, endpoint, attempt, activity, cancellationToken);
+    }
+
+    private async Task<HttpResponseMessage> SendTracedAsync(HttpRequestMessage message, EndpointModel endpoint, int attempt, Activity activity, CancellationToken cancellationToken)
+    {
+        using var _ = activity;
+        if (activity.IsAllDataRequested)
         {
             activity.SetTag(MeshTelemetry.Tags.ServerAddress, endpoint.Host);
             activity.SetTag(MeshTelemetry.Tags.ServerPort, endpoint.Port);
@@ -131,12 +170,12 @@ internal sealed class MeshHttpHandler : DelegatingHandler, IAttemptTransport<Htt
         try
         {
             var response = await base.SendAsync(message, cancellationToken).ConfigureAwait(false);
-            activity?.SetTag(MeshTelemetry.Tags.StatusCode, MeshTelemetry.StatusCode((int)response.StatusCode));
+            activity.SetTag(MeshTelemetry.Tags.StatusCode, MeshTelemetry.StatusCode((int)response.StatusCode));
             return response;
         }
         catch (Exception ex)
         {
-            activity?.SetStatus(ActivityStatusCode.Error, ex.Message);
+            activity.SetStatus(ActivityStatusCode.Error, ex.Message);
             throw;
         }
     }

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Threading.RateLimiting;
 using Mesh.Configuration;
 using Mesh.Telemetry;
 using Microsoft.Extensions.Logging;
@@ -102,12 +101,13 @@ internal sealed record CircuitBreakerOptionsSnapshot(double Ratio, TimeSpan Samp
 /// connection-pool admission (max requests, max pending), active retries against max retries and the
 /// retry budget, and the error-rate and slow-call breakers (Polly circuit breakers).
 /// </summary>
-[System.Diagnostics.CodeAnalysis.SuppressMessage("Reliability", "CA1001", Justification = "Disposing the limiter fails requests still waiting in it; it holds no unmanaged resources, so it is left to the collector when the cluster goes away.")]
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Reliability", "CA1001", Justification = "Disposing the semaphore would fail requests still waiting on it; without a wait handle it holds no unmanaged resources, so it is left to the collector when the cluster goes away.")]
 internal sealed partial class ClusterState
 {
-    private readonly ConcurrencyLimiter _pool;
+    private readonly SemaphoreSlim _released = new(0);
     private readonly MeshTelemetry _telemetry;
     private int _active;
+    private int _pending;
     private int _activeRetries;
 
     public ClusterState(string cluster, ClusterResilienceSettings settings, TimeProvider time, MeshTelemetry telemetry, ILogger logger)
@@ -115,12 +115,6 @@ internal sealed partial class ClusterState
         Name = cluster;
         Settings = settings;
         _telemetry = telemetry;
-        _pool = new ConcurrencyLimiter(new ConcurrencyLimiterOptions
-        {
-            PermitLimit = settings.MaxRequests,
-            QueueLimit = settings.MaxPendingRequests,
-            QueueProcessingOrder = QueueProcessingOrder.OldestFirst,
-        });
         Breakers = CreateBreakers(cluster, settings, time, telemetry, logger);
     }
 
@@ -137,32 +131,67 @@ internal sealed partial class ClusterState
     /// <summary>Retries decided and not yet finished.</summary>
     public int ActiveRetries => Volatile.Read(ref _activeRetries);
 
-    /// <summary>Admits an attempt: at once below MaxRequests, after waiting when up to MaxPendingRequests wait, else refused.</summary>
-    public async ValueTask<RateLimitLease?> AdmitAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// Admits an attempt at once while fewer than MaxRequests are in flight: one compare-and-swap, no
+    /// allocation. (A <c>ConcurrencyLimiter</c> allocates a lease per request; it is only a queue here.)
+    /// </summary>
+    public bool TryAdmit()
     {
-        var lease = _pool.AttemptAcquire(1);
-        if (!lease.IsAcquired && Settings.MaxPendingRequests > 0)
+        var max = Settings.MaxRequests;
+        while (true)
         {
-            lease.Dispose();
-            lease = await _pool.AcquireAsync(1, cancellationToken).ConfigureAwait(false);
+            var active = Volatile.Read(ref _active);
+            if (active >= max)
+            {
+                return false;
+            }
+
+            if (Interlocked.CompareExchange(ref _active, active + 1, active) == active)
+            {
+                return true;
+            }
+        }
+    }
+
+    /// <summary>Admits an attempt: at once below MaxRequests, after waiting when fewer than MaxPendingRequests wait, else refused (false).</summary>
+    public async ValueTask<bool> AdmitAsync(CancellationToken cancellationToken)
+    {
+        if (TryAdmit())
+        {
+            return true;
         }
 
-        if (!lease.IsAcquired)
+        if (Interlocked.Increment(ref _pending) > Settings.MaxPendingRequests)
         {
-            lease.Dispose();
+            Interlocked.Decrement(ref _pending);
             Overflow(Settings.MaxPendingRequests > 0 ? "max_pending_requests" : "max_requests");
-            return null;
+            return false;
         }
 
-        Interlocked.Increment(ref _active);
-        return lease;
+        try
+        {
+            // Every release while someone waits signals once; a waiter that loses the race waits again.
+            while (!TryAdmit())
+            {
+                await _released.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            return true;
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _pending);
+        }
     }
 
     /// <summary>Returns an admission.</summary>
-    public void Release(RateLimitLease lease)
+    public void Release()
     {
         Interlocked.Decrement(ref _active);
-        lease.Dispose();
+        if (Volatile.Read(ref _pending) > 0)
+        {
+            _released.Release();
+        }
     }
 
     /// <summary>

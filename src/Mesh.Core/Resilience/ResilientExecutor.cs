@@ -133,8 +133,11 @@ internal sealed class ResilientExecutor<TRequest, TResponse>
                 ?? throw new MeshException(call.Service.Name, MeshFailureReason.NoUsableEndpoint, $"Service '{call.Service.Name}' (route '{call.Route.Name}') cannot send: {cluster.DescribeUnavailability()}.");
             // Admission comes before the breakers, so an overflow never counts in a breaker's window.
             var clusterState = cluster.State;
-            var lease = await clusterState.AdmitAsync(cancellationToken).ConfigureAwait(false)
-                ?? throw new MeshException(call.Service.Name, MeshFailureReason.Overflow, $"Service '{call.Service.Name}': cluster '{cluster.Name}' is at its limit of {clusterState.Settings.MaxRequests} requests in flight and {clusterState.Settings.MaxPendingRequests} waiting (ConnectionPool); the request failed fast and is not retried.");
+            if (!await clusterState.AdmitAsync(cancellationToken).ConfigureAwait(false))
+            {
+                throw OverflowFailure(call.Service, cluster);
+            }
+
             try
             {
                 var breakers = clusterState.Breakers;
@@ -144,7 +147,7 @@ internal sealed class ResilientExecutor<TRequest, TResponse>
             }
             finally
             {
-                clusterState.Release(lease);
+                clusterState.Release();
             }
         }
         finally
@@ -198,11 +201,66 @@ internal sealed class ResilientExecutor<TRequest, TResponse>
         }
     }
 
+    /// <summary>
+    /// Whether a request can skip the pipeline: no rate limit, fault, timeout, retry or hedging on its
+    /// route and service, and no breakers on its cluster. The transport then runs the single attempt
+    /// itself with <see cref="TryBeginAttempt"/> and <see cref="EndAttempt"/>, saving the pipeline's
+    /// allocations on the most common request.
+    /// </summary>
+    public static bool IsSingleAttempt(ServiceModel service, RouteModel route, ClusterModel cluster) =>
+        service.RateLimiter is null && ReferenceEquals(route.Policy, RoutePolicy.None) && cluster.State.Breakers is null;
+
+    /// <summary>Picks and admits at once, or returns false: the request then takes <see cref="ExecuteAsync"/>, which waits for admission or explains the failure.</summary>
+    public bool TryBeginAttempt(ClusterModel cluster, in PickContext pick, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out EndpointModel? endpoint, out long start)
+    {
+        start = 0;
+        endpoint = cluster.Pick(in pick);
+        if (endpoint is null || !cluster.State.TryAdmit())
+        {
+            endpoint = null;
+            return false;
+        }
+
+        start = StartAttempt(endpoint);
+        return true;
+    }
+
+    /// <summary>Ends an attempt begun with <see cref="TryBeginAttempt"/>: returns the admission and reports the outcome (<c>default</c> when the caller cancelled).</summary>
+    public void EndAttempt(ClusterModel cluster, EndpointModel endpoint, long start, AttemptOutcome outcome)
+    {
+        cluster.State.Release();
+        FinishAttempt(cluster, endpoint, start, outcome);
+    }
+
+    /// <summary>The outcome of an attempt that threw; <c>default</c> (not reported) when the caller cancelled it.</summary>
+    public AttemptOutcome Classify(Exception exception, CancellationToken callerToken) => exception switch
+    {
+        OperationCanceledException when callerToken.IsCancellationRequested => default,
+        OperationCanceledException => AttemptOutcome.FromFailure(AttemptFailure.Timeout),
+        _ => AttemptOutcome.FromFailure(_transport.Classify(exception)),
+    };
+
+    private long StartAttempt(EndpointModel endpoint)
+    {
+        endpoint.State.OnRequestStarted();
+        return _time.GetTimestamp();
+    }
+
+    private TimeSpan FinishAttempt(ClusterModel cluster, EndpointModel endpoint, long start, AttemptOutcome outcome)
+    {
+        var elapsed = _time.GetElapsedTime(start);
+        endpoint.State.OnRequestCompleted(elapsed, answered: outcome != default && !outcome.IsLocalFailure);
+        if (outcome != default)
+        {
+            cluster.Detector?.Report(endpoint, outcome);
+        }
+
+        return elapsed;
+    }
+
     private async ValueTask<TResponse> SendAsync(Call call, EndpointModel endpoint, int index, AttemptRecord? attempt, CancellationToken cancellationToken)
     {
-        var state = endpoint.State;
-        var start = _time.GetTimestamp();
-        state.OnRequestStarted();
+        var start = StartAttempt(endpoint);
         AttemptOutcome outcome = default;
         try
         {
@@ -229,17 +287,12 @@ internal sealed class ResilientExecutor<TRequest, TResponse>
         }
         finally
         {
-            var elapsed = _time.GetElapsedTime(start);
-            state.OnRequestCompleted(elapsed, answered: outcome != default && !outcome.IsLocalFailure);
-            if (outcome != default)
+            var elapsed = FinishAttempt(call.Cluster, endpoint, start, outcome);
+            if (outcome != default && attempt is not null)
             {
-                call.Cluster.Detector?.Report(endpoint, outcome);
-                if (attempt is not null)
-                {
-                    attempt.Outcome = outcome;
-                    attempt.Duration = elapsed;
-                    attempt.Reported = true;
-                }
+                attempt.Outcome = outcome;
+                attempt.Duration = elapsed;
+                attempt.Reported = true;
             }
         }
     }
@@ -349,6 +402,11 @@ internal sealed class ResilientExecutor<TRequest, TResponse>
         var ex => AttemptOutcome.FromFailure(_transport.Classify(ex)),
     };
 
+    internal static MeshException OverflowFailure(ServiceModel service, ClusterModel cluster) => new(
+        service.Name,
+        MeshFailureReason.Overflow,
+        $"Service '{service.Name}': cluster '{cluster.Name}' is at its limit of {cluster.State.Settings.MaxRequests} requests in flight and {cluster.State.Settings.MaxPendingRequests} waiting (ConnectionPool); the request failed fast and is not retried.");
+
     private static bool IsMeshRefusal(Outcome<TResponse> outcome) => outcome.Exception is MeshException or BrokenCircuitException;
 
     private bool Chance(double percentage) => percentage >= 100 || _random.NextDouble() * 100 < percentage;
@@ -391,7 +449,6 @@ internal sealed class ResilientExecutor<TRequest, TResponse>
     /// <summary>One logical request's state across its attempts.</summary>
     private sealed class Call(ServiceModel service, RouteModel route, ClusterModel cluster, TRequest request, PickContext pick, bool replayable, CancellationToken callerToken)
     {
-        private readonly Lock _lock = new();
         private readonly PickContext _pick = pick;
         private EndpointModel? _tried0;
         private EndpointModel? _tried1;
@@ -426,18 +483,12 @@ internal sealed class ResilientExecutor<TRequest, TResponse>
                 }
             }
 
-            if (endpoint is not null && Attempts > 1)
+            // The first three endpoints tried fill the slots (lock-free: hedges pick concurrently); later ones take the last.
+            if (endpoint is not null
+                && Interlocked.CompareExchange(ref _tried0, endpoint, null) is not null
+                && Interlocked.CompareExchange(ref _tried1, endpoint, null) is not null)
             {
-                lock (_lock)
-                {
-                    _tried2 = _tried1;
-                    _tried1 = _tried0;
-                    _tried0 = endpoint;
-                }
-            }
-            else if (endpoint is not null)
-            {
-                _tried0 = endpoint;
+                Volatile.Write(ref _tried2, endpoint);
             }
 
             return endpoint;

@@ -1,4 +1,3 @@
-using System.Threading.RateLimiting;
 using Mesh.Configuration;
 using Mesh.Model;
 using Mesh.Resilience;
@@ -54,10 +53,9 @@ public class ClusterStateTests
     {
         var state = CreateState(Settings(maxRequests: 100, maxRetries: 100, budgetPercent: 50, minRetryConcurrency: 1), out var telemetry);
         using var overflows = new MetricCollector<long>(telemetry.Meter, Overflows);
-        var leases = new List<RateLimitLease>();
         for (var i = 0; i < 3; i++)
         {
-            leases.Add((await state.AdmitAsync(CancellationToken.None).AsTask().WaitAsync(Bound.Timeout))!);
+            Assert.That(await state.AdmitAsync(CancellationToken.None).AsTask().WaitAsync(Bound.Timeout), Is.True);
         }
 
         // 3 requests in flight plus the deciding one, whose attempt has returned its slot: max(1, 50% x 4) = 2 retries.
@@ -73,13 +71,13 @@ public class ClusterStateTests
         Assert.That(state.TryBeginRetry(), Is.True, "an ended retry frees its place in the budget");
 
         // With fewer requests in flight the budget shrinks: 1 + 1 requests allow max(1, 50% x 2) = 1 retry, and one is in flight.
-        state.Release(leases[0]);
-        state.Release(leases[1]);
+        state.Release();
+        state.Release();
         state.EndRetry();
         Assert.That(state.ActiveRetries, Is.EqualTo(1));
         Assert.That(state.TryBeginRetry(), Is.False);
         AssertOverflow(overflows, "retry_budget", 2);
-        state.Release(leases[2]);
+        state.Release();
     }
 
     [Test]
@@ -120,20 +118,20 @@ public class ClusterStateTests
         var waiting = state.AdmitAsync(CancellationToken.None).AsTask();
         var refused = await state.AdmitAsync(CancellationToken.None).AsTask().WaitAsync(Bound.Timeout);
 
-        Assert.That(first, Is.Not.Null);
-        Assert.That(second, Is.Not.Null);
+        Assert.That(first, Is.True);
+        Assert.That(second, Is.True);
         Assert.That(waiting.IsCompleted, Is.False, "the third request waits for a slot");
-        Assert.That(refused, Is.Null, "the fourth finds the queue full");
+        Assert.That(refused, Is.False, "the fourth finds the queue full");
         Assert.That(state.ActiveRequests, Is.EqualTo(2));
         AssertOverflow(overflows, "max_pending_requests", 1);
 
-        state.Release(first!);
+        state.Release();
         var admitted = await waiting.WaitAsync(Bound.Timeout);
 
-        Assert.That(admitted, Is.Not.Null, "a released slot admits the waiter");
+        Assert.That(admitted, Is.True, "a released slot admits the waiter");
         Assert.That(state.ActiveRequests, Is.EqualTo(2));
-        state.Release(second!);
-        state.Release(admitted!);
+        state.Release();
+        state.Release();
         Assert.That(state.ActiveRequests, Is.Zero);
     }
 
@@ -146,13 +144,31 @@ public class ClusterStateTests
         var first = await state.AdmitAsync(CancellationToken.None).AsTask().WaitAsync(Bound.Timeout);
         var refused = await state.AdmitAsync(CancellationToken.None).AsTask().WaitAsync(Bound.Timeout);
 
-        Assert.That(first, Is.Not.Null);
-        Assert.That(refused, Is.Null);
+        Assert.That(first, Is.True);
+        Assert.That(refused, Is.False);
         AssertOverflow(overflows, "max_requests", 1);
 
-        state.Release(first!);
+        state.Release();
         var again = await state.AdmitAsync(CancellationToken.None).AsTask().WaitAsync(Bound.Timeout);
-        Assert.That(again, Is.Not.Null);
+        Assert.That(again, Is.True);
+    }
+
+    [Test]
+    public void TryAdmit_BelowMaxRequests_AdmitsWithoutAllocating()
+    {
+        var state = CreateState(Settings(maxRequests: 2, maxPendingRequests: 0), out _);
+        state.TryAdmit();
+        state.Release();
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        var admitted = (state.TryAdmit(), state.TryAdmit(), state.TryAdmit());
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.That(admitted, Is.EqualTo((true, true, false)));
+        Assert.That(allocated, Is.Zero);
+        state.Release();
+        state.Release();
+        Assert.That(state.ActiveRequests, Is.Zero);
     }
 
     [Test]
@@ -167,7 +183,7 @@ public class ClusterStateTests
 
         Assert.That(async () => await waiting.WaitAsync(Bound.Timeout), Throws.InstanceOf<OperationCanceledException>());
         Assert.That(state.ActiveRequests, Is.EqualTo(1));
-        state.Release(first!);
+        state.Release();
     }
 
     internal static ClusterResilienceSettings Settings(
