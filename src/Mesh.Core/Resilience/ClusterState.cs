@@ -30,9 +30,9 @@ internal sealed record ClusterResilienceSettings(
             errors.Add($"{poolPath}:MaxRequests = {pool.MaxRequests.ToString(CultureInfo.InvariantCulture)}: must be >= 1 (Envoy's default is 1024)");
         }
 
-        OutlierDetectionSettings.NonNegative(pool.MaxPendingRequests, $"{poolPath}:MaxPendingRequests", errors);
-        OutlierDetectionSettings.NonNegative(pool.MaxRetries, $"{poolPath}:MaxRetries", errors);
-        OutlierDetectionSettings.NonNegative(pool.MinRetryConcurrency, $"{poolPath}:MinRetryConcurrency", errors);
+        SettingRules.NonNegative(pool.MaxPendingRequests, $"{poolPath}:MaxPendingRequests", errors);
+        SettingRules.NonNegative(pool.MaxRetries, $"{poolPath}:MaxRetries", errors);
+        SettingRules.NonNegative(pool.MinRetryConcurrency, $"{poolPath}:MinRetryConcurrency", errors);
         if (pool.RetryBudgetPercent is < 0 or > 100 || double.IsNaN(pool.RetryBudgetPercent))
         {
             errors.Add($"{poolPath}:RetryBudgetPercent = {pool.RetryBudgetPercent.ToString(CultureInfo.InvariantCulture)}: must be a percentage from 0 to 100 (0 turns the budget off)");
@@ -61,7 +61,7 @@ internal sealed record CircuitBreakerOptionsSnapshot(double Ratio, TimeSpan Samp
 
         if (o.SlowCallDuration <= TimeSpan.Zero)
         {
-            errors.Add($"{path}:SlowCallDuration = {RoutePolicy.Format(o.SlowCallDuration)}: must be a positive duration, e.g. 00:00:01");
+            errors.Add($"{path}:SlowCallDuration = {SettingRules.Format(o.SlowCallDuration)}: must be a positive duration, e.g. 00:00:01");
         }
 
         return Validate(o.SlowCallRatio, "SlowCallRatio", o.SamplingDuration, o.MinimumThroughput, o.BreakDuration, o.SlowCallDuration, path, errors);
@@ -79,7 +79,7 @@ internal sealed record CircuitBreakerOptionsSnapshot(double Ratio, TimeSpan Samp
 
         if (sampling < TimeSpan.FromMilliseconds(500))
         {
-            errors.Add($"{path}:SamplingDuration = {RoutePolicy.Format(sampling)}: must be at least 00:00:00.500");
+            errors.Add($"{path}:SamplingDuration = {SettingRules.Format(sampling)}: must be at least 00:00:00.500");
         }
 
         if (throughput < 2)
@@ -89,7 +89,7 @@ internal sealed record CircuitBreakerOptionsSnapshot(double Ratio, TimeSpan Samp
 
         if (breakDuration < TimeSpan.FromMilliseconds(500))
         {
-            errors.Add($"{path}:BreakDuration = {RoutePolicy.Format(breakDuration)}: must be at least 00:00:00.500");
+            errors.Add($"{path}:BreakDuration = {SettingRules.Format(breakDuration)}: must be at least 00:00:00.500");
         }
 
         return errors.Count == count ? new CircuitBreakerOptionsSnapshot(ratio, sampling, throughput, breakDuration, slow) : null;

@@ -31,22 +31,22 @@ internal sealed record OutlierDetectionSettings(
         }
 
         var count = errors.Count;
-        NonNegative(o.Consecutive5xxErrors, $"{path}:Consecutive5xxErrors", errors);
-        NonNegative(o.ConsecutiveGatewayErrors ?? 0, $"{path}:ConsecutiveGatewayErrors", errors);
-        Positive(o.Interval, $"{path}:Interval", errors);
-        Positive(o.BaseEjectionTime, $"{path}:BaseEjectionTime", errors);
-        Positive(o.MaxEjectionTime, $"{path}:MaxEjectionTime", errors);
-        Percent(o.MaxEjectionPercent, $"{path}:MaxEjectionPercent", errors);
-        Percent(o.PanicThresholdPercent, $"{path}:PanicThresholdPercent", errors);
-        Percent(o.EnforcingConsecutive5xx, $"{path}:EnforcingConsecutive5xx", errors);
-        Percent(o.EnforcingConsecutiveGatewayErrors ?? 0, $"{path}:EnforcingConsecutiveGatewayErrors", errors);
-        Percent(o.EnforcingSuccessRate, $"{path}:EnforcingSuccessRate", errors);
-        Percent(o.EnforcingFailurePercentage, $"{path}:EnforcingFailurePercentage", errors);
-        Percent(o.FailurePercentageThreshold, $"{path}:FailurePercentageThreshold", errors);
-        NonNegative(o.SuccessRateMinimumHosts, $"{path}:SuccessRateMinimumHosts", errors);
-        NonNegative(o.SuccessRateRequestVolume, $"{path}:SuccessRateRequestVolume", errors);
-        NonNegative(o.FailurePercentageMinimumHosts, $"{path}:FailurePercentageMinimumHosts", errors);
-        NonNegative(o.FailurePercentageRequestVolume, $"{path}:FailurePercentageRequestVolume", errors);
+        SettingRules.NonNegative(o.Consecutive5xxErrors, $"{path}:Consecutive5xxErrors", errors);
+        SettingRules.NonNegative(o.ConsecutiveGatewayErrors ?? 0, $"{path}:ConsecutiveGatewayErrors", errors);
+        SettingRules.Positive(o.Interval, $"{path}:Interval", errors);
+        SettingRules.Positive(o.BaseEjectionTime, $"{path}:BaseEjectionTime", errors);
+        SettingRules.Positive(o.MaxEjectionTime, $"{path}:MaxEjectionTime", errors);
+        SettingRules.Percent(o.MaxEjectionPercent, $"{path}:MaxEjectionPercent", errors);
+        SettingRules.Percent(o.PanicThresholdPercent, $"{path}:PanicThresholdPercent", errors);
+        SettingRules.Percent(o.EnforcingConsecutive5xx, $"{path}:EnforcingConsecutive5xx", errors);
+        SettingRules.Percent(o.EnforcingConsecutiveGatewayErrors ?? 0, $"{path}:EnforcingConsecutiveGatewayErrors", errors);
+        SettingRules.Percent(o.EnforcingSuccessRate, $"{path}:EnforcingSuccessRate", errors);
+        SettingRules.Percent(o.EnforcingFailurePercentage, $"{path}:EnforcingFailurePercentage", errors);
+        SettingRules.Percent(o.FailurePercentageThreshold, $"{path}:FailurePercentageThreshold", errors);
+        SettingRules.NonNegative(o.SuccessRateMinimumHosts, $"{path}:SuccessRateMinimumHosts", errors);
+        SettingRules.NonNegative(o.SuccessRateRequestVolume, $"{path}:SuccessRateRequestVolume", errors);
+        SettingRules.NonNegative(o.FailurePercentageMinimumHosts, $"{path}:FailurePercentageMinimumHosts", errors);
+        SettingRules.NonNegative(o.FailurePercentageRequestVolume, $"{path}:FailurePercentageRequestVolume", errors);
         if (o.SuccessRateStdevFactor <= 0 || double.IsNaN(o.SuccessRateStdevFactor))
         {
             errors.Add($"{path}:SuccessRateStdevFactor = {o.SuccessRateStdevFactor.ToString(System.Globalization.CultureInfo.InvariantCulture)}: must be > 0 (Envoy's default is 1.9)");
@@ -75,29 +75,5 @@ internal sealed record OutlierDetectionSettings(
             o.FailurePercentageThreshold,
             o.FailurePercentageMinimumHosts,
             o.FailurePercentageRequestVolume);
-    }
-
-    internal static void NonNegative(int value, string path, List<string> errors)
-    {
-        if (value < 0)
-        {
-            errors.Add($"{path} = {value.ToString(System.Globalization.CultureInfo.InvariantCulture)}: must be >= 0");
-        }
-    }
-
-    internal static void Percent(int value, string path, List<string> errors)
-    {
-        if (value is < 0 or > 100)
-        {
-            errors.Add($"{path} = {value.ToString(System.Globalization.CultureInfo.InvariantCulture)}: must be a percentage from 0 to 100");
-        }
-    }
-
-    internal static void Positive(TimeSpan value, string path, List<string> errors)
-    {
-        if (value <= TimeSpan.Zero)
-        {
-            errors.Add($"{path} = {value.ToString("c", System.Globalization.CultureInfo.InvariantCulture)}: must be a positive duration, e.g. 00:00:10");
-        }
     }
 }

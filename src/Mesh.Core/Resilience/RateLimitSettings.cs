@@ -21,7 +21,7 @@ internal sealed record RateLimitSettings(int TokensPerPeriod, TimeSpan Period, i
 
         if (options.Period <= TimeSpan.Zero)
         {
-            errors.Add($"{path}:Period = {RoutePolicy.Format(options.Period)}: must be a positive duration, e.g. 00:00:01");
+            errors.Add($"{path}:Period = {SettingRules.Format(options.Period)}: must be a positive duration, e.g. 00:00:01");
         }
 
         var burst = options.Burst ?? options.TokensPerPeriod;

@@ -424,14 +424,14 @@ internal sealed class ResilientExecutor<TRequest, TResponse>
             new KeyValuePair<string, object?>(MeshTelemetry.Tags.Service, service.Name),
             new KeyValuePair<string, object?>(MeshTelemetry.Tags.Route, route.Name));
         var settings = scope == "service" ? service.RateLimiter!.Settings : route.RateLimiter!.Settings;
-        return new MeshException(service.Name, MeshFailureReason.RateLimited, $"Service '{service.Name}': the local rate limit of the {scope}{(scope == "route" ? $" '{route.Name}'" : "")} ({settings.TokensPerPeriod} per {RoutePolicy.Format(settings.Period)}, burst {settings.Burst}) refused the request.");
+        return new MeshException(service.Name, MeshFailureReason.RateLimited, $"Service '{service.Name}': the local rate limit of the {scope}{(scope == "route" ? $" '{route.Name}'" : "")} ({settings.TokensPerPeriod} per {SettingRules.Format(settings.Period)}, burst {settings.Burst}) refused the request.");
     }
 
     private static MeshException TimeoutFailure(Call call, TimeoutRejectedException timeout)
     {
         var limit = call.TotalTimeoutExpired
-            ? $"the route timeout of {RoutePolicy.Format(timeout.Timeout)} ({call.Attempts} attempt(s))"
-            : $"the per-try timeout of {RoutePolicy.Format(timeout.Timeout)} (the last of {call.Attempts} attempt(s) timed out)";
+            ? $"the route timeout of {SettingRules.Format(timeout.Timeout)} ({call.Attempts} attempt(s))"
+            : $"the per-try timeout of {SettingRules.Format(timeout.Timeout)} (the last of {call.Attempts} attempt(s) timed out)";
         return new MeshException(call.Service.Name, MeshFailureReason.Timeout, $"Service '{call.Service.Name}' (route '{call.Route.Name}') did not answer within {limit}.", timeout);
     }
 

@@ -48,7 +48,7 @@ internal sealed class RoutePolicy
         var timeout = route.Timeout;
         if (timeout is { } t && t <= TimeSpan.Zero)
         {
-            errors.Add($"{path}:Timeout = {Format(t)}: must be a positive duration, e.g. 00:00:02; omit it for no timeout");
+            errors.Add($"{path}:Timeout = {SettingRules.Format(t)}: must be a positive duration, e.g. 00:00:02; omit it for no timeout");
             timeout = null;
         }
 
@@ -81,7 +81,7 @@ internal sealed class RoutePolicy
 
         if (options.PerTryTimeout is { } perTry && perTry <= TimeSpan.Zero)
         {
-            errors.Add($"{path}:PerTryTimeout = {Format(perTry)}: must be a positive duration, e.g. 00:00:01");
+            errors.Add($"{path}:PerTryTimeout = {SettingRules.Format(perTry)}: must be a positive duration, e.g. 00:00:01");
         }
 
         var on = RetryPolicy.Parse(options.RetryOn ?? ResilienceDefaults.RetryOn, $"{path}:RetryOn", errors);
@@ -102,12 +102,12 @@ internal sealed class RoutePolicy
         var backoffMax = options.BackoffMaxInterval ?? TimeSpan.FromTicks(backoffBase.Ticks * 10);
         if (backoffBase <= TimeSpan.Zero)
         {
-            errors.Add($"{path}:BackoffBaseInterval = {Format(backoffBase)}: must be a positive duration (Envoy's default is 00:00:00.025)");
+            errors.Add($"{path}:BackoffBaseInterval = {SettingRules.Format(backoffBase)}: must be a positive duration (Envoy's default is 00:00:00.025)");
         }
 
         if (backoffMax < backoffBase)
         {
-            errors.Add($"{path}:BackoffMaxInterval = {Format(backoffMax)}: must be at least BackoffBaseInterval ({Format(backoffBase)})");
+            errors.Add($"{path}:BackoffMaxInterval = {SettingRules.Format(backoffMax)}: must be at least BackoffBaseInterval ({SettingRules.Format(backoffBase)})");
         }
 
         if (errors.Count != count || options.Attempts == 0)
@@ -128,7 +128,7 @@ internal sealed class RoutePolicy
         var count = errors.Count;
         if (options.Delay < TimeSpan.Zero)
         {
-            errors.Add($"{path}:Delay = {Format(options.Delay)}: must be zero or a positive duration, e.g. 00:00:00.050");
+            errors.Add($"{path}:Delay = {SettingRules.Format(options.Delay)}: must be zero or a positive duration, e.g. 00:00:00.050");
         }
 
         if (options.MaxAttempts is < 2 or > 10)
@@ -151,7 +151,7 @@ internal sealed class RoutePolicy
         {
             if (delay.FixedDelay <= TimeSpan.Zero)
             {
-                errors.Add($"{path}:Delay:FixedDelay = {Format(delay.FixedDelay)}: must be a positive duration, e.g. 00:00:00.500");
+                errors.Add($"{path}:Delay:FixedDelay = {SettingRules.Format(delay.FixedDelay)}: must be a positive duration, e.g. 00:00:00.500");
             }
 
             CheckPercentage(delay.Percentage, $"{path}:Delay:Percentage", errors);
@@ -180,5 +180,4 @@ internal sealed class RoutePolicy
         }
     }
 
-    internal static string Format(TimeSpan value) => value.ToString("c", CultureInfo.InvariantCulture);
 }
