@@ -20,6 +20,13 @@ public sealed class MeshOptions
     /// <summary>Services keyed by the logical host name clients use in URIs (<c>http://backend/...</c>).</summary>
     public Dictionary<string, ServiceOptions> Services { get; } = new(StringComparer.OrdinalIgnoreCase);
 
+    /// <summary>
+    /// Named clusters that belong to no service (Envoy's and xDS's unit of load balancing), keyed by any
+    /// name, e.g. <c>outbound|8080|v1|backend.shop.svc.cluster.local</c>. Routes send to them with
+    /// <see cref="DestinationOptions.Cluster"/>; a client never addresses them by host.
+    /// </summary>
+    public Dictionary<string, ClusterOptions> Clusters { get; } = new(StringComparer.Ordinal);
+
     /// <summary>Problems found while reading the configuration section; reported with the validation errors.</summary>
     internal List<string> ReadErrors { get; } = [];
 }
@@ -56,6 +63,31 @@ public sealed class ServiceOptions
 
     /// <summary>A local rate limit on all requests to the service. Off when omitted.</summary>
     public RateLimitOptions? RateLimit { get; set; }
+}
+
+/// <summary>
+/// A named cluster: endpoints with their load-balancing and resilience settings, without host names,
+/// subsets or routes. An empty cluster is valid (requests to it fail as having no usable endpoint).
+/// </summary>
+public sealed class ClusterOptions
+{
+    /// <summary>The endpoints of the cluster.</summary>
+    public List<EndpointOptions> Endpoints { get; } = [];
+
+    /// <summary>The load-balancing policy. Round robin when omitted.</summary>
+    public LoadBalancerOptions? LoadBalancer { get; set; }
+
+    /// <summary>Circuit-breaking thresholds. Envoy's defaults apply when omitted.</summary>
+    public ConnectionPoolOptions? ConnectionPool { get; set; }
+
+    /// <summary>Passive health checking. Off when omitted.</summary>
+    public OutlierDetectionOptions? OutlierDetection { get; set; }
+
+    /// <summary>An error-rate circuit breaker. Off when omitted.</summary>
+    public CircuitBreakerOptions? CircuitBreaker { get; set; }
+
+    /// <summary>A slow-call-rate circuit breaker. Off when omitted.</summary>
+    public SlowCallBreakerOptions? SlowCallBreaker { get; set; }
 }
 
 /// <summary>One endpoint of a service.</summary>
@@ -152,9 +184,12 @@ public sealed class StringMatchOptions
     public bool IgnoreCase { get; set; }
 }
 
-/// <summary>A weighted destination: a subset of this service, another service, or a subset of another service.</summary>
+/// <summary>A weighted destination: a subset of this service, another service, a subset of another service, or a named cluster.</summary>
 public sealed class DestinationOptions
 {
+    /// <summary>A cluster of <see cref="MeshOptions.Clusters"/>; excludes <see cref="Host"/> and <see cref="Subset"/>.</summary>
+    public string? Cluster { get; set; }
+
     /// <summary>The service to send to; defaults to the service that owns the route.</summary>
     public string? Host { get; set; }
 

@@ -132,6 +132,11 @@ internal sealed class MeshSnapshotBuilder
         var clusters = new Dictionary<string, ClusterModel>(StringComparer.Ordinal);
         var hostOwners = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
         var ownClusters = new Dictionary<string, (ClusterModel Cluster, Dictionary<string, ClusterModel> Subsets)>(StringComparer.OrdinalIgnoreCase);
+        var namedClusters = BuildNamedClusters(options, previous, runtime, errors);
+        foreach (var (name, cluster) in namedClusters)
+        {
+            clusters[name] = cluster;
+        }
 
         foreach (var (name, service) in options.Services)
         {
@@ -154,6 +159,11 @@ internal sealed class MeshSnapshotBuilder
             var detector = CreateDetector(name, service, endpoints, path, runtime, errors);
             var family = new List<ClusterModel>();
             var cluster = CreateCluster(name, endpoints, policy, hashPolicy, hashSettings, resilience, detector, previous, runtime);
+            if (namedClusters.ContainsKey(name))
+            {
+                errors.Add($"{path}: the service's cluster is named '{name}', which Mesh:Clusters also defines; rename the named cluster");
+            }
+
             family.Add(cluster);
             clusters[cluster.Name] = cluster;
             var subsets = new Dictionary<string, ClusterModel>(StringComparer.Ordinal);
@@ -191,7 +201,7 @@ internal sealed class MeshSnapshotBuilder
             }
 
             var path = $"{Root}:{name}";
-            var routes = BuildRoutes(name, service, path, own.Cluster, ownClusters, hostOwners, options, previous, runtime, errors);
+            var routes = BuildRoutes(name, service, path, own.Cluster, ownClusters, namedClusters, hostOwners, options, previous, runtime, errors);
             var hosts = ImmutableArray.Create(name).AddRange(service.Hosts.Where(h => !string.IsNullOrWhiteSpace(h) && !string.Equals(h, name, StringComparison.OrdinalIgnoreCase)).Distinct(StringComparer.OrdinalIgnoreCase));
             var serviceLimit = CreateRateLimiter(name, RateLimitSettings.Create(service.RateLimit, $"{path}:RateLimit", errors), previous, runtime);
             var model = new ServiceModel(name, hosts, routes, serviceLimit);
@@ -207,6 +217,50 @@ internal sealed class MeshSnapshotBuilder
         }
 
         return new MeshBuildResult(new MeshSnapshot(version, source, servicesByHost, clusters), errors, runtime);
+    }
+
+    private Dictionary<string, ClusterModel> BuildNamedClusters(MeshOptions options, MeshRuntime previous, MeshRuntime runtime, List<string> errors)
+    {
+        var result = new Dictionary<string, ClusterModel>(StringComparer.Ordinal);
+        foreach (var (name, cluster) in options.Clusters)
+        {
+            var path = $"Mesh:Clusters:{name}";
+            if (string.IsNullOrWhiteSpace(name))
+            {
+                errors.Add($"{path}: a cluster needs a name that is not blank");
+                continue;
+            }
+
+            if (cluster is null)
+            {
+                errors.Add($"{path}: the cluster has no settings; give it Endpoints");
+                continue;
+            }
+
+            // A named cluster is validated and built exactly as a service's own cluster.
+            var settings = new ServiceOptions
+            {
+                LoadBalancer = cluster.LoadBalancer,
+                ConnectionPool = cluster.ConnectionPool,
+                OutlierDetection = cluster.OutlierDetection,
+                CircuitBreaker = cluster.CircuitBreaker,
+                SlowCallBreaker = cluster.SlowCallBreaker,
+            };
+            settings.Endpoints.AddRange(cluster.Endpoints);
+            var endpoints = BuildEndpoints(settings, path, previous.Endpoints, runtime.Endpoints, errors);
+            var (policy, hashPolicy, hashSettings) = ResolvePolicy(cluster.LoadBalancer, $"{path}:LoadBalancer", errors);
+            var resilience = ClusterResilienceSettings.Create(settings, path, errors);
+            var detector = CreateDetector(name, settings, endpoints, path, runtime, errors);
+            var model = CreateCluster(name, endpoints, policy, hashPolicy, hashSettings, resilience, detector, previous, runtime);
+            if (detector is not null)
+            {
+                detector.EjectionsChanged += model.RefreshPicker;
+            }
+
+            result[name] = model;
+        }
+
+        return result;
     }
 
     private static void ClaimHost(string host, string service, string path, Dictionary<string, string> owners, List<string> errors)
@@ -453,6 +507,7 @@ internal sealed class MeshSnapshotBuilder
         string path,
         ClusterModel own,
         Dictionary<string, (ClusterModel Cluster, Dictionary<string, ClusterModel> Subsets)> clusters,
+        Dictionary<string, ClusterModel> namedClusters,
         Dictionary<string, string> hostOwners,
         MeshOptions options,
         MeshRuntime previous,
@@ -500,7 +555,7 @@ internal sealed class MeshSnapshotBuilder
                 catchAll = $"Routes[{r}]";
             }
 
-            var destinations = BuildDestinations(name, route, routePath, clusters, hostOwners, options, errors);
+            var destinations = BuildDestinations(name, route, routePath, clusters, namedClusters, hostOwners, options, errors);
             var routeName = route.Name ?? $"routes[{r}]";
             var policy = RoutePolicy.Create(route, routePath, errors);
             var limiter = CreateRateLimiter($"{name}/{routeName}", policy.RateLimit, previous, runtime);
@@ -515,6 +570,7 @@ internal sealed class MeshSnapshotBuilder
         RouteOptions route,
         string routePath,
         Dictionary<string, (ClusterModel Cluster, Dictionary<string, ClusterModel> Subsets)> clusters,
+        Dictionary<string, ClusterModel> namedClusters,
         Dictionary<string, string> hostOwners,
         MeshOptions options,
         List<string> errors)
@@ -539,7 +595,7 @@ internal sealed class MeshSnapshotBuilder
             var destinationPath = $"{routePath}:Destinations[{d}]";
             if (destination is null)
             {
-                errors.Add($"{destinationPath}: a destination needs a Subset or a Host");
+                errors.Add($"{destinationPath}: a destination needs a Subset, a Host or a Cluster");
                 continue;
             }
 
@@ -547,6 +603,27 @@ internal sealed class MeshSnapshotBuilder
             if (weight < 0)
             {
                 errors.Add($"{destinationPath}:Weight = {weight.ToString(CultureInfo.InvariantCulture)}: must be >= 0");
+                continue;
+            }
+
+            if (destination.Cluster is not null)
+            {
+                if (destination.Host is not null || destination.Subset is not null)
+                {
+                    errors.Add($"{destinationPath}:Cluster = '{destination.Cluster}': names a cluster, so Host and Subset must be omitted");
+                }
+                else if (!namedClusters.TryGetValue(destination.Cluster, out var named))
+                {
+                    var hint = namedClusters.Keys.Order(StringComparer.Ordinal).ToList();
+                    errors.Add($"{destinationPath}:Cluster = '{destination.Cluster}': no such cluster; {(hint.Count == 0 ? "Mesh:Clusters defines none" : "known clusters are " + string.Join(", ", hint))}");
+                }
+                else
+                {
+                    // An empty named cluster is valid (an xDS cluster can be scaled to zero): its requests fail as having no usable endpoint.
+                    total += weight;
+                    result.Add((named, weight));
+                }
+
                 continue;
             }
 

@@ -264,7 +264,7 @@ public class MeshSnapshotBuilderValidationTests
         var errors = TestMesh.Errors(options);
 
         // Assert: the null destination also counts as weight 0, which adds "the weights add up to 0".
-        Assert.That(errors, Does.Contain($"{Route0}:Destinations[0]: a destination needs a Subset or a Host"));
+        Assert.That(errors, Does.Contain($"{Route0}:Destinations[0]: a destination needs a Subset, a Host or a Cluster"));
     }
 
     [Test]
