@@ -1,0 +1,388 @@
+using System.Globalization;
+using System.Reflection;
+using System.Text.Json;
+using Envoy.Config.Core.V3;
+using Google.Protobuf;
+using Google.Protobuf.WellKnownTypes;
+
+namespace Mesh.Xds.Client;
+
+/// <summary>
+/// Reads and validates a bootstrap JSON document, collecting every problem with its JSON path and a fix. Unknown
+/// fields are ignored, as gRPC does, so newer bootstraps keep working.
+/// </summary>
+internal sealed class XdsBootstrapReader
+{
+    private const string ServerUriExample = "e.g. \"127.0.0.1:18000\" or \"dns:///xds.example.com:443\"";
+    private const string ChannelCredsExample = "e.g. [{\"type\": \"insecure\"}] or [{\"type\": \"tls\"}]";
+    private const int DefaultPort = 443;
+
+    private static readonly string Version =
+        typeof(XdsBootstrapReader).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0.0.0";
+
+    private readonly List<string> _errors = [];
+
+    private XdsBootstrapReader()
+    {
+    }
+
+    public static XdsBootstrap Read(JsonElement root, string source)
+    {
+        var reader = new XdsBootstrapReader();
+        if (root.ValueKind != JsonValueKind.Object)
+        {
+            throw new XdsBootstrapException(source, ["must be a JSON object, e.g. {\"xds_servers\": [{\"server_uri\": \"127.0.0.1:18000\", \"channel_creds\": [{\"type\": \"insecure\"}]}], \"node\": {\"id\": \"my-app\"}}"]);
+        }
+
+        var servers = reader.ReadServers(root);
+        var node = reader.ReadNode(root);
+        var providers = reader.ReadCertificateProviders(root);
+        var template = reader.ReadOptionalString(root, "server_listener_resource_name_template", "server_listener_resource_name_template", "e.g. \"grpc/server?xds.resource.listening_address=%s\"");
+        var hasAuthorities = root.TryGetProperty("authorities", out _);
+        if (reader._errors.Count > 0)
+        {
+            throw new XdsBootstrapException(source, reader._errors);
+        }
+
+        return new XdsBootstrap(source, servers, node, providers, template, hasAuthorities);
+    }
+
+    /// <summary>
+    /// Turns a gRPC <c>server_uri</c> (<c>host:port</c>, <c>[v6]:port</c>, <c>dns:///host:port</c>; port 443 when absent)
+    /// into the channel address, or explains what is wrong.
+    /// </summary>
+    internal static bool TryParseServerUri(string value, XdsChannelCredentials credentials, out Uri? address, out string? error)
+    {
+        address = null;
+        var target = value.Trim();
+        if (target.StartsWith("dns:", StringComparison.OrdinalIgnoreCase))
+        {
+            target = target["dns:".Length..];
+            if (target.StartsWith("//", StringComparison.Ordinal))
+            {
+                // dns://[dns-server]/host:port: the DNS server authority is not supported and ignored.
+                var slash = target.IndexOf('/', 2);
+                target = slash < 0 ? string.Empty : target[(slash + 1)..];
+            }
+        }
+        else if (target.Contains("://", StringComparison.Ordinal) || target.StartsWith("unix:", StringComparison.OrdinalIgnoreCase))
+        {
+            var scheme = target[..target.IndexOf(':', StringComparison.Ordinal)];
+            error = $"the scheme '{scheme}' is not supported; write host:port ({ServerUriExample}); TLS is chosen by channel_creds";
+            return false;
+        }
+
+        string host;
+        string? portText = null;
+        if (target.StartsWith('['))
+        {
+            var end = target.IndexOf(']', StringComparison.Ordinal);
+            if (end < 0)
+            {
+                error = $"the IPv6 address has no closing ']'; write [address]:port, e.g. \"[::1]:18000\"";
+                return false;
+            }
+
+            host = target[..(end + 1)];
+            var rest = target[(end + 1)..];
+            if (rest.Length > 0)
+            {
+                if (rest[0] != ':')
+                {
+                    error = $"unexpected '{rest}' after the IPv6 address; write [address]:port, e.g. \"[::1]:18000\"";
+                    return false;
+                }
+
+                portText = rest[1..];
+            }
+        }
+        else
+        {
+            var colon = target.LastIndexOf(':');
+            if (colon >= 0 && target.IndexOf(':', StringComparison.Ordinal) != colon)
+            {
+                error = "an IPv6 address needs brackets: write [address]:port, e.g. \"[::1]:18000\"";
+                return false;
+            }
+
+            host = colon < 0 ? target : target[..colon];
+            portText = colon < 0 ? null : target[(colon + 1)..];
+        }
+
+        if (host.Length == 0 || host.Contains('/', StringComparison.Ordinal))
+        {
+            error = $"has no valid host; write host:port ({ServerUriExample})";
+            return false;
+        }
+
+        var port = DefaultPort;
+        if (portText is not null && (!int.TryParse(portText, NumberStyles.None, CultureInfo.InvariantCulture, out port) || port is < 1 or > 65535))
+        {
+            error = $"the port '{portText}' is not a number from 1 to 65535 ({ServerUriExample})";
+            return false;
+        }
+
+        var channelScheme = credentials == XdsChannelCredentials.Tls ? Uri.UriSchemeHttps : Uri.UriSchemeHttp;
+        if (!Uri.TryCreate($"{channelScheme}://{host}:{port.ToString(CultureInfo.InvariantCulture)}", UriKind.Absolute, out address))
+        {
+            error = $"'{host}' is not a valid host name or address ({ServerUriExample})";
+            return false;
+        }
+
+        error = null;
+        return true;
+    }
+
+    private List<XdsServerConfig> ReadServers(JsonElement root)
+    {
+        var servers = new List<XdsServerConfig>();
+        const string Example = "e.g. [{\"server_uri\": \"127.0.0.1:18000\", \"channel_creds\": [{\"type\": \"insecure\"}]}]";
+        if (!root.TryGetProperty("xds_servers", out var array))
+        {
+            _errors.Add($"xds_servers: is required, {Example}");
+            return servers;
+        }
+
+        if (array.ValueKind != JsonValueKind.Array)
+        {
+            _errors.Add($"xds_servers: must be an array of servers, {Example}");
+            return servers;
+        }
+
+        if (array.GetArrayLength() == 0)
+        {
+            _errors.Add($"xds_servers: must list at least one server, {Example}");
+            return servers;
+        }
+
+        var index = 0;
+        foreach (var element in array.EnumerateArray())
+        {
+            if (ReadServer(element, $"xds_servers[{index.ToString(CultureInfo.InvariantCulture)}]") is { } server)
+            {
+                servers.Add(server);
+            }
+
+            index++;
+        }
+
+        return servers;
+    }
+
+    private XdsServerConfig? ReadServer(JsonElement element, string path)
+    {
+        if (element.ValueKind != JsonValueKind.Object)
+        {
+            _errors.Add($"{path}: must be an object with server_uri and channel_creds, e.g. {{\"server_uri\": \"127.0.0.1:18000\", \"channel_creds\": [{{\"type\": \"insecure\"}}]}}");
+            return null;
+        }
+
+        string? uri = null;
+        if (!element.TryGetProperty("server_uri", out var uriElement) || uriElement.ValueKind == JsonValueKind.Null)
+        {
+            _errors.Add($"{path}.server_uri: is required, {ServerUriExample}");
+        }
+        else if (uriElement.ValueKind != JsonValueKind.String || string.IsNullOrWhiteSpace(uriElement.GetString()))
+        {
+            _errors.Add($"{path}.server_uri: must be a non-empty string, {ServerUriExample}");
+        }
+        else
+        {
+            uri = uriElement.GetString();
+        }
+
+        var credentials = ReadChannelCredentials(element, path);
+        var features = ReadServerFeatures(element, path);
+        if (uri is null || credentials is null)
+        {
+            return null;
+        }
+
+        if (!TryParseServerUri(uri, credentials.Value, out var address, out var error))
+        {
+            _errors.Add($"{path}.server_uri = '{uri}': {error}");
+            return null;
+        }
+
+        return new XdsServerConfig(uri, address!, credentials.Value, features);
+    }
+
+    private XdsChannelCredentials? ReadChannelCredentials(JsonElement server, string path)
+    {
+        path += ".channel_creds";
+        if (!server.TryGetProperty("channel_creds", out var array) || array.ValueKind == JsonValueKind.Null)
+        {
+            _errors.Add($"{path}: is required, {ChannelCredsExample}");
+            return null;
+        }
+
+        if (array.ValueKind != JsonValueKind.Array || array.GetArrayLength() == 0)
+        {
+            _errors.Add($"{path}: must be a non-empty array of {{\"type\": ...}} objects, {ChannelCredsExample}");
+            return null;
+        }
+
+        // As gRPC: the first supported type wins; the list fails only when no type is supported.
+        var seen = new List<string>();
+        var index = 0;
+        foreach (var entry in array.EnumerateArray())
+        {
+            var entryPath = $"{path}[{index.ToString(CultureInfo.InvariantCulture)}]";
+            index++;
+            if (entry.ValueKind != JsonValueKind.Object || !entry.TryGetProperty("type", out var typeElement) || typeElement.ValueKind != JsonValueKind.String)
+            {
+                _errors.Add($"{entryPath}.type: is required and must be a string, e.g. \"insecure\" or \"tls\"");
+                return null;
+            }
+
+            var type = typeElement.GetString()!;
+            switch (type)
+            {
+                case "insecure":
+                    return XdsChannelCredentials.Insecure;
+                case "tls":
+                    return XdsChannelCredentials.Tls;
+                default:
+                    seen.Add($"'{type}'");
+                    break;
+            }
+        }
+
+        _errors.Add($"{path}: no supported type among {string.Join(", ", seen)}; supported: 'insecure' (plaintext HTTP/2), 'tls' (TLS with the system trust store)");
+        return null;
+    }
+
+    private List<string> ReadServerFeatures(JsonElement server, string path)
+    {
+        var features = new List<string>();
+        if (!server.TryGetProperty("server_features", out var array) || array.ValueKind == JsonValueKind.Null)
+        {
+            return features;
+        }
+
+        if (array.ValueKind != JsonValueKind.Array)
+        {
+            _errors.Add($"{path}.server_features: must be an array of strings, e.g. [\"xds_v3\", \"fail_on_data_errors\"]");
+            return features;
+        }
+
+        var index = 0;
+        foreach (var entry in array.EnumerateArray())
+        {
+            if (entry.ValueKind == JsonValueKind.String)
+            {
+                features.Add(entry.GetString()!);
+            }
+            else
+            {
+                _errors.Add($"{path}.server_features[{index.ToString(CultureInfo.InvariantCulture)}]: must be a string, e.g. \"xds_v3\"");
+            }
+
+            index++;
+        }
+
+        return features;
+    }
+
+    private Node ReadNode(JsonElement root)
+    {
+        var node = new Node { UserAgentName = XdsBootstrap.UserAgentName, UserAgentVersion = Version };
+        node.ClientFeatures.Add(XdsBootstrap.ClientFeatures);
+        if (!root.TryGetProperty("node", out var element) || element.ValueKind == JsonValueKind.Null)
+        {
+            return node;
+        }
+
+        if (element.ValueKind != JsonValueKind.Object)
+        {
+            _errors.Add("node: must be an object, e.g. {\"id\": \"my-app\", \"cluster\": \"shop\", \"locality\": {\"zone\": \"zone-a\"}}");
+            return node;
+        }
+
+        node.Id = ReadOptionalString(element, "id", "node.id", "e.g. \"my-app\"") ?? string.Empty;
+        node.Cluster = ReadOptionalString(element, "cluster", "node.cluster", "e.g. \"shop\"") ?? string.Empty;
+        if (element.TryGetProperty("locality", out var locality) && locality.ValueKind != JsonValueKind.Null)
+        {
+            if (locality.ValueKind != JsonValueKind.Object)
+            {
+                _errors.Add("node.locality: must be an object, e.g. {\"region\": \"eu-west1\", \"zone\": \"eu-west1-b\", \"sub_zone\": \"rack-3\"}");
+            }
+            else
+            {
+                node.Locality = new Locality
+                {
+                    Region = ReadOptionalString(locality, "region", "node.locality.region", "e.g. \"eu-west1\"") ?? string.Empty,
+                    Zone = ReadOptionalString(locality, "zone", "node.locality.zone", "e.g. \"eu-west1-b\"") ?? string.Empty,
+                    SubZone = ReadOptionalString(locality, "sub_zone", "node.locality.sub_zone", "e.g. \"rack-3\"")
+                        ?? ReadOptionalString(locality, "subZone", "node.locality.subZone", "e.g. \"rack-3\"")
+                        ?? string.Empty,
+                };
+            }
+        }
+
+        if (element.TryGetProperty("metadata", out var metadata) && metadata.ValueKind != JsonValueKind.Null)
+        {
+            if (metadata.ValueKind != JsonValueKind.Object)
+            {
+                _errors.Add("node.metadata: must be an object, e.g. {\"version\": \"v1\"}");
+            }
+            else
+            {
+                try
+                {
+                    node.Metadata = JsonParser.Default.Parse<Struct>(metadata.GetRawText());
+                }
+                catch (InvalidProtocolBufferException e)
+                {
+                    _errors.Add($"node.metadata: is not a valid JSON object ({e.Message})");
+                }
+            }
+        }
+
+        return node;
+    }
+
+    private Dictionary<string, string> ReadCertificateProviders(JsonElement root)
+    {
+        var providers = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (!root.TryGetProperty("certificate_providers", out var element) || element.ValueKind == JsonValueKind.Null)
+        {
+            return providers;
+        }
+
+        if (element.ValueKind != JsonValueKind.Object)
+        {
+            _errors.Add("certificate_providers: must be an object of named instances, e.g. {\"default\": {\"plugin_name\": \"file_watcher\", \"config\": {...}}}");
+            return providers;
+        }
+
+        foreach (var instance in element.EnumerateObject())
+        {
+            if (instance.Value.ValueKind != JsonValueKind.Object)
+            {
+                _errors.Add($"certificate_providers.{instance.Name}: must be an object with plugin_name and config, e.g. {{\"plugin_name\": \"file_watcher\", \"config\": {{...}}}}");
+                continue;
+            }
+
+            providers[instance.Name] = instance.Value.GetRawText();
+        }
+
+        return providers;
+    }
+
+    private string? ReadOptionalString(JsonElement parent, string name, string path, string example)
+    {
+        if (!parent.TryGetProperty(name, out var element) || element.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+
+        if (element.ValueKind != JsonValueKind.String)
+        {
+            _errors.Add($"{path}: must be a string, {example}");
+            return null;
+        }
+
+        return element.GetString();
+    }
+}

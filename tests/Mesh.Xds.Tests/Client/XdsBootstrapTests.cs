@@ -1,0 +1,184 @@
+using System.Text.Json;
+using Mesh.Xds.Client;
+
+namespace Mesh.Xds.Tests.Client;
+
+public class XdsBootstrapTests
+{
+    private const string Valid = """
+        {
+          "xds_servers": [
+            { "server_uri": "dns:///xds.example.com:18000", "channel_creds": [ { "type": "google_default" }, { "type": "tls" } ], "server_features": [ "xds_v3", "fail_on_data_errors" ] },
+            { "server_uri": "127.0.0.1", "channel_creds": [ { "type": "insecure" } ] }
+          ],
+          "node": {
+            "id": "app-1", "cluster": "shop",
+            "locality": { "region": "eu", "zone": "eu-b", "sub_zone": "rack-3" },
+            "metadata": { "version": "v1", "replicas": 3 }
+          },
+          "certificate_providers": { "default": { "plugin_name": "file_watcher", "config": { "certificate_file": "/certs/cert.pem" } } },
+          "authorities": { "example.com": { } },
+          "server_listener_resource_name_template": "grpc/server?xds.resource.listening_address=%s",
+          "unknown_field": 1
+        }
+        """;
+
+    [Test]
+    public void Parse_ValidBootstrap_ReadsEveryField()
+    {
+        var bootstrap = XdsBootstrap.Parse(Valid, "test");
+
+        Assert.That(bootstrap.Servers, Has.Count.EqualTo(2));
+        var first = bootstrap.Servers[0];
+        Assert.Multiple(() =>
+        {
+            Assert.That(first.ServerUri, Is.EqualTo("dns:///xds.example.com:18000"));
+            Assert.That(first.Address, Is.EqualTo(new Uri("https://xds.example.com:18000")), "first supported creds type (tls) wins, as gRPC");
+            Assert.That(first.Credentials, Is.EqualTo(XdsChannelCredentials.Tls));
+            Assert.That(first.ServerFeatures, Is.EqualTo(new[] { "xds_v3", "fail_on_data_errors" }));
+            Assert.That(first.FailOnDataErrors, Is.True);
+            Assert.That(bootstrap.Servers[1].Address, Is.EqualTo(new Uri("http://127.0.0.1:443")), "no port means 443, as gRPC's dns resolver");
+            Assert.That(bootstrap.Servers[1].FailOnDataErrors, Is.False);
+            Assert.That(bootstrap.Node.Id, Is.EqualTo("app-1"));
+            Assert.That(bootstrap.Node.Cluster, Is.EqualTo("shop"));
+            Assert.That(bootstrap.Node.Locality.Region, Is.EqualTo("eu"));
+            Assert.That(bootstrap.Node.Locality.Zone, Is.EqualTo("eu-b"));
+            Assert.That(bootstrap.Node.Locality.SubZone, Is.EqualTo("rack-3"));
+            Assert.That(bootstrap.Node.Metadata.Fields["version"].StringValue, Is.EqualTo("v1"));
+            Assert.That(bootstrap.Node.Metadata.Fields["replicas"].NumberValue, Is.EqualTo(3));
+            Assert.That(bootstrap.Node.UserAgentName, Is.EqualTo(XdsBootstrap.UserAgentName));
+            Assert.That(bootstrap.Node.UserAgentVersion, Is.Not.Empty);
+            Assert.That(bootstrap.Node.ClientFeatures, Does.Contain("envoy.lb.does_not_support_overprovisioning"));
+            Assert.That(bootstrap.CertificateProviders.Keys, Is.EqualTo(new[] { "default" }));
+            Assert.That(JsonDocument.Parse(bootstrap.CertificateProviders["default"]).RootElement.GetProperty("plugin_name").GetString(), Is.EqualTo("file_watcher"));
+            Assert.That(bootstrap.HasAuthorities, Is.True);
+            Assert.That(bootstrap.ServerListenerResourceNameTemplate, Is.EqualTo("grpc/server?xds.resource.listening_address=%s"));
+        });
+    }
+
+    [TestCase("127.0.0.1:18000", "http://127.0.0.1:18000/")]
+    [TestCase("localhost:18000", "http://localhost:18000/")]
+    [TestCase("dns:///xds.mesh.svc:15010", "http://xds.mesh.svc:15010/")]
+    [TestCase("dns:xds.mesh.svc:15010", "http://xds.mesh.svc:15010/")]
+    [TestCase("dns://8.8.8.8/xds.mesh.svc:15010", "http://xds.mesh.svc:15010/")]
+    [TestCase("[::1]:18000", "http://[::1]:18000/")]
+    public void Parse_ServerUriForms_BecomeChannelAddresses(string serverUri, string expected)
+    {
+        var bootstrap = XdsBootstrap.Parse(Bootstrap(serverUri), "test");
+
+        Assert.That(bootstrap.Servers[0].Address.ToString(), Is.EqualTo(expected));
+    }
+
+    [TestCase("""{ "node": { "id": "a" } }""", "test: xds_servers: is required, e.g. [{\"server_uri\": \"127.0.0.1:18000\"")]
+    [TestCase("""{ "xds_servers": [] }""", "test: xds_servers: must list at least one server")]
+    [TestCase("""{ "xds_servers": [ { "channel_creds": [ { "type": "insecure" } ] } ] }""", "test: xds_servers[0].server_uri: is required, e.g. \"127.0.0.1:18000\"")]
+    [TestCase("""{ "xds_servers": [ { "server_uri": 5, "channel_creds": [ { "type": "insecure" } ] } ] }""", "test: xds_servers[0].server_uri: must be a non-empty string")]
+    [TestCase("""{ "xds_servers": [ { "server_uri": "a:1" } ] }""", "test: xds_servers[0].channel_creds: is required, e.g. [{\"type\": \"insecure\"}]")]
+    [TestCase("""{ "xds_servers": [ { "server_uri": "a:1", "channel_creds": [ { "type": "google_default" } ] } ] }""", "test: xds_servers[0].channel_creds: no supported type among 'google_default'; supported: 'insecure' (plaintext HTTP/2), 'tls'")]
+    [TestCase("""{ "xds_servers": [ { "server_uri": "a:1", "channel_creds": [ { } ] } ] }""", "test: xds_servers[0].channel_creds[0].type: is required")]
+    [TestCase("""{ "xds_servers": [ { "server_uri": "http://a:1", "channel_creds": [ { "type": "insecure" } ] } ] }""", "test: xds_servers[0].server_uri = 'http://a:1': the scheme 'http' is not supported; write host:port")]
+    [TestCase("""{ "xds_servers": [ { "server_uri": "a:99999", "channel_creds": [ { "type": "insecure" } ] } ] }""", "test: xds_servers[0].server_uri = 'a:99999': the port '99999' is not a number from 1 to 65535")]
+    [TestCase("""{ "xds_servers": [ { "server_uri": "::1", "channel_creds": [ { "type": "insecure" } ] } ] }""", "test: xds_servers[0].server_uri = '::1': an IPv6 address needs brackets")]
+    [TestCase("""{ "xds_servers": [ { "server_uri": "a:1", "channel_creds": [ { "type": "insecure" } ], "server_features": [ 1 ] } ] }""", "test: xds_servers[0].server_features[0]: must be a string")]
+    [TestCase("""{ "xds_servers": [ { "server_uri": "a:1", "channel_creds": [ { "type": "insecure" } ] } ], "node": { "id": 7 } }""", "test: node.id: must be a string")]
+    [TestCase("""{ "xds_servers": [ { "server_uri": "a:1", "channel_creds": [ { "type": "insecure" } ] } ], "node": { "locality": "eu" } }""", "test: node.locality: must be an object")]
+    [TestCase("""[ 1 ]""", "test: must be a JSON object")]
+    [TestCase("""{ "xds_servers": [ """, "test: is not valid JSON")]
+    public void Parse_InvalidBootstrap_NamesSourcePathAndFix(string json, string expectedStart)
+    {
+        var e = Assert.Throws<XdsBootstrapException>(() => XdsBootstrap.Parse(json, "test"))!;
+
+        Assert.That(e.Message, Does.StartWith(expectedStart));
+    }
+
+    [Test]
+    public void Parse_SeveralProblems_ListsEveryOne()
+    {
+        const string Json = """{ "xds_servers": [ { "channel_creds": [ { "type": "ssl" } ] }, 3 ], "node": { "cluster": false } }""";
+
+        var e = Assert.Throws<XdsBootstrapException>(() => XdsBootstrap.Parse(Json, "test"))!;
+
+        Assert.That(e.Errors, Has.Count.EqualTo(4), string.Join(Environment.NewLine, e.Errors));
+        Assert.That(e.Errors, Has.Some.StartWith("xds_servers[0].server_uri: is required"));
+        Assert.That(e.Errors, Has.Some.StartWith("xds_servers[0].channel_creds: no supported type among 'ssl'"));
+        Assert.That(e.Errors, Has.Some.StartWith("xds_servers[1]: must be an object"));
+        Assert.That(e.Errors, Has.Some.StartWith("node.cluster: must be a string"));
+        Assert.That(e.Message, Does.StartWith("test: 4 problems:"));
+    }
+
+    [Test]
+    public void Load_FileVariable_ErrorNamesTheFile()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"xds-bootstrap-{Guid.NewGuid():N}.json");
+        File.WriteAllText(path, """{ "xds_servers": [ { "channel_creds": [ { "type": "insecure" } ] } ] }""");
+        try
+        {
+            var e = Assert.Throws<XdsBootstrapException>(() => XdsBootstrap.Load(getEnvironmentVariable: Env((XdsBootstrap.FileVariable, path))))!;
+
+            Assert.That(e.Message, Is.EqualTo($"GRPC_XDS_BOOTSTRAP file '{path}': xds_servers[0].server_uri: is required, e.g. \"127.0.0.1:18000\" or \"dns:///xds.example.com:443\""));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Test]
+    public void Load_MissingFile_SaysSoAndHowToFix()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"missing-{Guid.NewGuid():N}.json");
+
+        var e = Assert.Throws<XdsBootstrapException>(() => XdsBootstrap.Load(getEnvironmentVariable: Env((XdsBootstrap.FileVariable, path))))!;
+
+        Assert.That(e.Message, Does.StartWith($"GRPC_XDS_BOOTSTRAP file '{path}': cannot be read ("));
+        Assert.That(e.Message, Does.EndWith("set GRPC_XDS_BOOTSTRAP to the path of a readable bootstrap file"));
+    }
+
+    [Test]
+    public void Load_Precedence_OptionsThenFileThenConfigVariable()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"xds-bootstrap-{Guid.NewGuid():N}.json");
+        File.WriteAllText(path, Bootstrap("file:1"));
+        try
+        {
+            var env = Env((XdsBootstrap.FileVariable, path), (XdsBootstrap.ConfigVariable, Bootstrap("config:1")));
+            using var document = JsonDocument.Parse(Bootstrap("object:1"));
+
+            Assert.Multiple(() =>
+            {
+                Assert.That(XdsBootstrap.Load(json: Bootstrap("json:1"), config: document.RootElement, getEnvironmentVariable: env).Servers[0].ServerUri, Is.EqualTo("json:1"));
+                Assert.That(XdsBootstrap.Load(config: document.RootElement, getEnvironmentVariable: env).Servers[0].ServerUri, Is.EqualTo("object:1"));
+                Assert.That(XdsBootstrap.Load(getEnvironmentVariable: env).Servers[0].ServerUri, Is.EqualTo("file:1"));
+                Assert.That(XdsBootstrap.Load(getEnvironmentVariable: Env((XdsBootstrap.ConfigVariable, Bootstrap("config:1")))).Servers[0].ServerUri, Is.EqualTo("config:1"));
+                Assert.That(XdsBootstrap.Load(getEnvironmentVariable: env).Source, Is.EqualTo($"GRPC_XDS_BOOTSTRAP file '{path}'"));
+                Assert.That(XdsBootstrap.Load(getEnvironmentVariable: Env((XdsBootstrap.ConfigVariable, Bootstrap("config:1")))).Source, Is.EqualTo("GRPC_XDS_BOOTSTRAP_CONFIG environment variable"));
+            });
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Test]
+    public void Load_NoSource_ExplainsTheThreeWays()
+    {
+        var e = Assert.Throws<XdsBootstrapException>(() => XdsBootstrap.Load(getEnvironmentVariable: Env()))!;
+
+        Assert.That(e.Message, Does.Contain("GRPC_XDS_BOOTSTRAP").And.Contain("GRPC_XDS_BOOTSTRAP_CONFIG").And.Contain("options"));
+    }
+
+    [Test]
+    public void Load_ConfigVariableInvalid_ErrorNamesTheVariable()
+    {
+        var e = Assert.Throws<XdsBootstrapException>(() => XdsBootstrap.Load(getEnvironmentVariable: Env((XdsBootstrap.ConfigVariable, "{}"))))!;
+
+        Assert.That(e.Message, Does.StartWith("GRPC_XDS_BOOTSTRAP_CONFIG environment variable: xds_servers: is required"));
+    }
+
+    private static string Bootstrap(string serverUri) =>
+        $$"""{ "xds_servers": [ { "server_uri": "{{serverUri}}", "channel_creds": [ { "type": "insecure" } ] } ] }""";
+
+    private static Func<string, string?> Env(params (string Name, string Value)[] variables) =>
+        name => variables.FirstOrDefault(v => v.Name == name).Value;
+}
