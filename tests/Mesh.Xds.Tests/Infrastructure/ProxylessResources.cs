@@ -9,73 +9,75 @@ using Envoy.Type.Matcher.V3;
 using Google.Protobuf.WellKnownTypes;
 using Mesh.Xds.Server;
 
-namespace Mesh.Xds.Tests.Interop;
+namespace Mesh.Xds.Tests.Infrastructure;
 
 /// <summary>
-/// xDS resources for a proxyless client of <c>xds:///greeter.test:50051</c>, named as DESIGN 4.3 says:
-/// the listener is the target authority, clusters follow Istio's <c>outbound|PORT|SUBSET|HOST</c>.
+/// xDS resources for a proxyless client of <c>xds:///HOST:PORT</c>, named as DESIGN 4.3 says: the
+/// listener (and its RDS route configuration) is the target authority, clusters follow Istio's
+/// <c>outbound|PORT|SUBSET|HOST</c>, each an EDS cluster of endpoints on 127.0.0.1.
 /// </summary>
-internal static class GreeterResources
+internal sealed class ProxylessResources(string host, int port)
 {
-    public const string Target = "greeter.test:50051";
-    public const string RouteName = "greeter.test:50051";
+    public string Host { get; } = host;
 
-    public static string ClusterName(string subset) => $"outbound|50051|{subset}|greeter.test";
+    public string Target { get; } = $"{host}:{port.ToString(System.Globalization.CultureInfo.InvariantCulture)}";
 
-    /// <summary>A snapshot: listener → RDS route configuration → EDS clusters, one per backend (subset = backend name).</summary>
-    public static XdsResourceSnapshot Snapshot(string version, IEnumerable<GreeterBackend> backends, params Route[] routes) =>
+    public string ClusterName(string subset) => $"outbound|{port.ToString(System.Globalization.CultureInfo.InvariantCulture)}|{subset}|{Host}";
+
+    /// <summary>A snapshot: listener → RDS route configuration → one EDS cluster per subset, with its endpoint ports.</summary>
+    public XdsResourceSnapshot Snapshot(string version, IEnumerable<(string Subset, int[] Ports)> subsets, params Route[] routes) =>
         XdsResourceSnapshot.Create(
             version,
             listeners: [Listener()],
             routes: [RouteConfiguration(routes)],
-            clusters: backends.Select(b => Cluster(ClusterName(b.Name))),
-            endpoints: backends.Select(b => Endpoints(ClusterName(b.Name), b.Port)));
+            clusters: subsets.Select(s => Cluster(ClusterName(s.Subset))),
+            endpoints: subsets.Select(s => Endpoints(ClusterName(s.Subset), s.Ports)));
 
-    public static Listener Listener() => new()
+    public Listener Listener() => new()
     {
         Name = Target,
         ApiListener = new ApiListener
         {
             ApiListener_ = Any.Pack(new HttpConnectionManager
             {
-                StatPrefix = "greeter",
-                Rds = new Rds { RouteConfigName = RouteName, ConfigSource = new ConfigSource { Ads = new AggregatedConfigSource(), ResourceApiVersion = ApiVersion.V3 } },
+                StatPrefix = Host,
+                Rds = new Rds { RouteConfigName = Target, ConfigSource = new ConfigSource { Ads = new AggregatedConfigSource(), ResourceApiVersion = ApiVersion.V3 } },
                 HttpFilters = { new HttpFilter { Name = "envoy.filters.http.router", TypedConfig = Any.Pack(new Router()) } },
             }),
         },
     };
 
-    public static RouteConfiguration RouteConfiguration(params Route[] routes) => new()
+    public RouteConfiguration RouteConfiguration(params Route[] routes) => new()
     {
-        Name = RouteName,
+        Name = Target,
         VirtualHosts =
         {
-            new VirtualHost { Name = "greeter", Domains = { Target, "greeter.test" }, Routes = { routes } },
+            new VirtualHost { Name = Host, Domains = { Target, Host }, Routes = { routes } },
         },
     };
 
-    /// <summary>A catch-all route splitting by weight between clusters.</summary>
-    public static Route Split(params (string Cluster, uint Weight)[] clusters)
+    /// <summary>A catch-all route splitting by weight between subsets' clusters.</summary>
+    public Route Split(params (string Subset, uint Weight)[] subsets)
     {
         var weighted = new WeightedCluster();
-        foreach (var (cluster, weight) in clusters)
+        foreach (var (subset, weight) in subsets)
         {
-            weighted.Clusters.Add(new WeightedCluster.Types.ClusterWeight { Name = cluster, Weight = weight });
+            weighted.Clusters.Add(new WeightedCluster.Types.ClusterWeight { Name = ClusterName(subset), Weight = weight });
         }
 
         return new Route { Name = "split", Match = new RouteMatch { Prefix = "" }, Route_ = new RouteAction { WeightedClusters = weighted } };
     }
 
-    /// <summary>A catch-all route to one cluster.</summary>
-    public static Route To(string cluster) =>
-        new() { Name = "default", Match = new RouteMatch { Prefix = "" }, Route_ = new RouteAction { Cluster = cluster } };
+    /// <summary>A catch-all route to one subset's cluster.</summary>
+    public Route To(string subset) =>
+        new() { Name = "default", Match = new RouteMatch { Prefix = "" }, Route_ = new RouteAction { Cluster = ClusterName(subset) } };
 
     /// <summary>A route taken when the header has exactly the value.</summary>
-    public static Route WhenHeader(string header, string value, string cluster) => new()
+    public Route WhenHeader(string header, string value, string subset) => new()
     {
         Name = $"{header}={value}",
         Match = new RouteMatch { Prefix = "", Headers = { new HeaderMatcher { Name = header, StringMatch = new StringMatcher { Exact = value } } } },
-        Route_ = new RouteAction { Cluster = cluster },
+        Route_ = new RouteAction { Cluster = ClusterName(subset) },
     };
 
     public static Cluster Cluster(string name) => new()
@@ -94,11 +96,11 @@ internal static class GreeterResources
     public static ClusterLoadAssignment Endpoints(string cluster, params int[] ports)
     {
         var locality = new LocalityLbEndpoints { Locality = new Locality { Region = "local", Zone = "zone-a" }, LoadBalancingWeight = 1, Priority = 0 };
-        foreach (var port in ports)
+        foreach (var endpointPort in ports)
         {
             locality.LbEndpoints.Add(new LbEndpoint
             {
-                Endpoint = new Endpoint { Address = new Address { SocketAddress = new SocketAddress { Address = "127.0.0.1", PortValue = (uint)port } } },
+                Endpoint = new Endpoint { Address = new Address { SocketAddress = new SocketAddress { Address = "127.0.0.1", PortValue = (uint)endpointPort } } },
                 HealthStatus = HealthStatus.Healthy,
                 LoadBalancingWeight = 1,
             });

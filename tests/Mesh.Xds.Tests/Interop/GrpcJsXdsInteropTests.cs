@@ -12,6 +12,7 @@ namespace Mesh.Xds.Tests.Interop;
 [NonParallelizable]
 public class GrpcJsXdsInteropTests
 {
+    private static readonly ProxylessResources Greeter = new("greeter.test", 50051);
     private ServerTestHost _server = null!;
     private GreeterBackend _a = null!;
     private GreeterBackend _b = null!;
@@ -39,10 +40,10 @@ public class GrpcJsXdsInteropTests
     public async Task WeightedSplit_20_80_Over1000Calls()
     {
         // Arrange
-        _server.Cache.SetSnapshot("all", GreeterResources.Snapshot("1", [_a, _b], GreeterResources.Split((GreeterResources.ClusterName("a"), 20), (GreeterResources.ClusterName("b"), 80))));
+        _server.Cache.SetSnapshot("all", Greeter.Snapshot("1", Subsets(), Greeter.Split(("a", 20), ("b", 80))));
 
         // Act
-        var result = await NodeXdsClient.CallAsync(Bootstrap(), GreeterResources.Target, calls: 1000);
+        var result = await NodeXdsClient.CallAsync(Bootstrap(), Greeter.Target, calls: 1000);
 
         // Assert: 20 % of 1,000 is 200 with a standard deviation of 12.6; ±50 is four of them (and the ±5 % the case asks).
         Assert.That(result.Failed, Is.Zero, result.ToString());
@@ -55,13 +56,13 @@ public class GrpcJsXdsInteropTests
     public async Task HeaderMatchedRoute_TakesItsCluster_OthersTheDefault()
     {
         // Arrange
-        _server.Cache.SetSnapshot("all", GreeterResources.Snapshot("1", [_a, _b],
-            GreeterResources.WhenHeader("x-route", "b", GreeterResources.ClusterName("b")),
-            GreeterResources.To(GreeterResources.ClusterName("a"))));
+        _server.Cache.SetSnapshot("all", Greeter.Snapshot("1", Subsets(),
+            Greeter.WhenHeader("x-route", "b", "b"),
+            Greeter.To("a")));
 
         // Act
-        var matched = await NodeXdsClient.CallAsync(Bootstrap(), GreeterResources.Target, calls: 100, metadata: new Dictionary<string, string> { ["x-route"] = "b" });
-        var other = await NodeXdsClient.CallAsync(Bootstrap(), GreeterResources.Target, calls: 100, metadata: new Dictionary<string, string> { ["x-route"] = "c" });
+        var matched = await NodeXdsClient.CallAsync(Bootstrap(), Greeter.Target, calls: 100, metadata: new Dictionary<string, string> { ["x-route"] = "b" });
+        var other = await NodeXdsClient.CallAsync(Bootstrap(), Greeter.Target, calls: 100, metadata: new Dictionary<string, string> { ["x-route"] = "c" });
 
         // Assert
         Assert.That(matched.For("b"), Is.EqualTo(100), matched.ToString());
@@ -73,12 +74,12 @@ public class GrpcJsXdsInteropTests
     public async Task ClusterSwitchWhileCallsRun_NoCallFails()
     {
         // Arrange: everything to a, then, while the client calls continuously, everything to b.
-        _server.Cache.SetSnapshot("all", GreeterResources.Snapshot("1", [_a, _b], GreeterResources.To(GreeterResources.ClusterName("a"))));
-        var run = NodeXdsClient.CallAsync(Bootstrap(), GreeterResources.Target, concurrency: 5, duration: TimeSpan.FromSeconds(8));
+        _server.Cache.SetSnapshot("all", Greeter.Snapshot("1", Subsets(), Greeter.To("a")));
+        var run = NodeXdsClient.CallAsync(Bootstrap(), Greeter.Target, concurrency: 5, duration: TimeSpan.FromSeconds(8));
 
         // Act: switch once a has served calls (the client is connected and configured).
         await ServerTestClient.UntilAsync(() => _a.Calls >= 50, "backend a serves the first calls");
-        _server.Cache.SetSnapshot("all", GreeterResources.Snapshot("2", [_a, _b], GreeterResources.To(GreeterResources.ClusterName("b"))));
+        _server.Cache.SetSnapshot("all", Greeter.Snapshot("2", Subsets(), Greeter.To("b")));
         var switchedAt = (A: _a.Calls, B: _b.Calls);
         await ServerTestClient.UntilAsync(() => _b.Calls >= 50, "backend b serves calls after the switch");
         var settled = _a.Calls;
@@ -91,6 +92,8 @@ public class GrpcJsXdsInteropTests
         Assert.That(result.For("b"), Is.GreaterThan(50), result.ToString());
         AssertNoNack();
     }
+
+    private IEnumerable<(string, int[])> Subsets() => [("a", [_a.Port]), ("b", [_b.Port])];
 
     private string Bootstrap() => NodeXdsClient.Bootstrap(_server.Address.Port);
 
