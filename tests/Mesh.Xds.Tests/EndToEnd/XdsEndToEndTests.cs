@@ -83,6 +83,27 @@ public class XdsEndToEndTests
         Assert.That(load.Failures, Is.Empty);
     }
 
+    [Test]
+    public async Task ServerGoesAway_CachedConfigurationKeepsServing()
+    {
+        // Arrange
+        var server = await ServerTestHost.StartAsync(o => o.NodeHash = XdsNodeHash.Constant("all"));
+        await using var a = await NamedHttpBackend.StartAsync("a");
+        await using var b = await NamedHttpBackend.StartAsync("b");
+        server.Cache.SetSnapshot("all", Backend.Snapshot("1", [("v1", [a.Port]), ("v2", [b.Port])], Backend.Split(("v1", 50), ("v2", 50))));
+        await using var client = await StartClientAsync(server);
+        await using var load = SteadyLoad.Start(client.Http, "http://backend.shop.svc.cluster.local:8080/", canary: false);
+        await load.UntilAsync(window => window.Contains("a") && window.Contains("b"), "traffic on a and b");
+
+        // Act: the xDS server stops (the client keeps retrying it with backoff).
+        await server.DisposeAsync();
+        var before = load.Total;
+
+        // Assert: requests keep flowing on the cached configuration, to both subsets, without a failure.
+        await load.UntilAsync(window => load.Total >= before + 200 && window.Contains("a") && window.Contains("b"), "traffic keeps flowing with the server gone");
+        Assert.That(load.Failures, Is.Empty);
+    }
+
     private static async Task<XdsClientHost> StartClientAsync(ServerTestHost server)
     {
         var services = new ServiceCollection();
