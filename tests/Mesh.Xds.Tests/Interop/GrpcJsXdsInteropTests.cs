@@ -44,6 +44,7 @@ public class GrpcJsXdsInteropTests
 
         // Act
         var result = await NodeXdsClient.CallAsync(Bootstrap(), Greeter.Target, calls: 1000);
+        await TestContext.Out.WriteLineAsync($"grpc-js-xds, 20/80 split over 1,000 calls: {result}");
 
         // Assert: 20 % of 1,000 is 200 with a standard deviation of 12.6; ±50 is four of them (and the ±5 % the case asks).
         Assert.That(result.Failed, Is.Zero, result.ToString());
@@ -84,6 +85,7 @@ public class GrpcJsXdsInteropTests
         await ServerTestClient.UntilAsync(() => _b.Calls >= 50, "backend b serves calls after the switch");
         var settled = _a.Calls;
         var result = await run;
+        await TestContext.Out.WriteLineAsync($"grpc-js-xds, cluster switch under load: {result}");
 
         // Assert: no failure across the switch, and after it a gets no more calls.
         Assert.That(result.Failed, Is.Zero, result.ToString());
