@@ -1,0 +1,192 @@
+using System.Net;
+using Mesh.ControlPlane.Configuration;
+using Mesh.ControlPlane.Configuration.Kubernetes;
+using Mesh.ControlPlane.Configuration.Manifests;
+using Mesh.ControlPlane.Model;
+using Mesh.Xds.Server;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Mesh.ControlPlane.Hosting;
+
+/// <summary>
+/// The control plane, runnable in-process: an xDS server (ADS over HTTP/2) and an admin server
+/// (<c>/healthz</c>, <c>/readyz</c>, <c>/debug/config_dump</c>, <c>/debug/clients</c>), fed by the configured sources.
+/// </summary>
+/// <example><code>
+/// await using var controlPlane = await ControlPlaneApp.StartAsync(new ControlPlaneOptions { ManifestsDirectory = "samples/manifests", XdsListen = "127.0.0.1:0", AdminListen = "127.0.0.1:0" });
+/// Console.WriteLine(controlPlane.XdsAddress);
+/// </code></example>
+public sealed class ControlPlaneApp : IAsyncDisposable
+{
+    private readonly WebApplication _xds;
+    private readonly WebApplication _admin;
+    private readonly List<IHostedService> _sources;
+    private readonly ControlPlaneHost _host;
+    private int _stopped;
+
+    private ControlPlaneApp(WebApplication xds, WebApplication admin, List<IHostedService> sources, ControlPlaneHost host, IConfigStore store)
+    {
+        _xds = xds;
+        _admin = admin;
+        _sources = sources;
+        _host = host;
+        Store = store;
+        XdsAddress = Address(xds);
+        AdminAddress = Address(admin);
+    }
+
+    /// <summary>The xDS server's address, e.g. <c>http://127.0.0.1:18000</c>.</summary>
+    public Uri XdsAddress { get; }
+
+    /// <summary>The admin server's address.</summary>
+    public Uri AdminAddress { get; }
+
+    /// <summary>The bound xDS port.</summary>
+    public int XdsPort => XdsAddress.Port;
+
+    /// <summary>The bound admin port.</summary>
+    public int AdminPort => AdminAddress.Port;
+
+    /// <summary>The store the sources write to and the translator reads.</summary>
+    public IConfigStore Store { get; }
+
+    internal ControlPlaneHost Host => _host;
+
+    internal XdsSnapshotCache Cache => _xds.Services.GetRequiredService<XdsSnapshotCache>();
+
+    /// <summary>Starts the servers, then the sources; returns once both servers listen and the sources have started.</summary>
+    /// <exception cref="ArgumentException">The options are invalid (the message says which and why).</exception>
+    public static async Task<ControlPlaneApp> StartAsync(ControlPlaneOptions options, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.Validate() is { } error)
+        {
+            throw new ArgumentException(error, nameof(options));
+        }
+
+        var loggerFactory = options.LoggerFactory ?? NullLoggerFactory.Instance;
+        var store = options.Store ?? new ConfigStore();
+        var cache = new XdsSnapshotCache(new XdsServerOptions { NodeHash = XdsNodeHash.Constant(ControlPlaneHost.SnapshotKey) }, TimeProvider.System, loggerFactory);
+        var host = new ControlPlaneHost(store, cache, loggerFactory.CreateLogger<ControlPlaneHost>(), TimeProvider.System, options.Debounce, options.MaxDebounce);
+
+        var xdsBuilder = WebApplication.CreateSlimBuilder();
+        Configure(xdsBuilder, loggerFactory, options.XdsListen, HttpProtocols.Http2);
+        xdsBuilder.Services.AddSingleton(cache);
+        xdsBuilder.Services.AddGrpc();
+        xdsBuilder.Services.AddXdsServer();
+        var xds = xdsBuilder.Build();
+        xds.MapGrpcService<XdsAdsService>();
+
+        var adminBuilder = WebApplication.CreateSlimBuilder();
+        Configure(adminBuilder, loggerFactory, options.AdminListen, HttpProtocols.Http1);
+        var admin = adminBuilder.Build();
+        AdminEndpoints.Map(admin, store, host, cache);
+
+        var sources = new List<IHostedService>();
+        if (options.ManifestsDirectory is { } directory)
+        {
+            sources.Add(new ManifestSource(directory, store, loggerFactory.CreateLogger<ManifestSource>(), TimeProvider.System, MeshConfigReader.Validate));
+        }
+
+        if (options.KubeconfigPath is not null || options.InCluster)
+        {
+            var kubernetes = new KubernetesSourceOptions { KubeconfigPath = options.KubeconfigPath, InCluster = options.InCluster };
+            sources.Add(KubernetesSource.Create(kubernetes, store, loggerFactory));
+        }
+
+        var app = new ControlPlaneApp(await StartServer(xds, cancellationToken).ConfigureAwait(false), await StartServer(admin, cancellationToken).ConfigureAwait(false), sources, host, store);
+        try
+        {
+            host.Start();
+            foreach (var source in sources)
+            {
+                await source.StartAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch
+        {
+            await app.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+
+        return app;
+    }
+
+    /// <summary>Translates and publishes now, without waiting for the debounce (tests, and after a bulk load).</summary>
+    public void Publish() => _host.Rebuild();
+
+    private static void Configure(WebApplicationBuilder builder, ILoggerFactory loggerFactory, string listen, HttpProtocols protocols)
+    {
+        var endpoint = IPEndPoint.Parse(listen);
+        builder.Logging.ClearProviders();
+        builder.Services.AddSingleton(loggerFactory);
+        builder.Services.AddSingleton<IHostLifetime, EmbeddedHostLifetime>();
+        builder.WebHost.UseKestrel(o => o.Listen(endpoint, l => l.Protocols = protocols));
+        builder.WebHost.UseShutdownTimeout(TimeSpan.FromSeconds(5));
+    }
+
+    private static async Task<WebApplication> StartServer(WebApplication app, CancellationToken cancellationToken)
+    {
+        await app.StartAsync(cancellationToken).ConfigureAwait(false);
+        return app;
+    }
+
+    private static Uri Address(WebApplication app) =>
+        new(app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First());
+
+    /// <summary>Stops the sources, then the servers (open xDS streams end).</summary>
+    public async Task StopAsync(CancellationToken cancellationToken = default)
+    {
+        if (Interlocked.Exchange(ref _stopped, 1) != 0)
+        {
+            return;
+        }
+
+        foreach (var source in _sources)
+        {
+            await source.StopAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        _host.Dispose();
+        await _xds.StopAsync(cancellationToken).ConfigureAwait(false);
+        await _admin.StopAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync().ConfigureAwait(false);
+        foreach (var source in _sources)
+        {
+            switch (source)
+            {
+                case IAsyncDisposable asyncDisposable: await asyncDisposable.DisposeAsync().ConfigureAwait(false); break;
+                case IDisposable disposable: disposable.Dispose(); break;
+                default: break;
+            }
+        }
+
+        await _xds.DisposeAsync().ConfigureAwait(false);
+        await _admin.DisposeAsync().ConfigureAwait(false);
+    }
+}
+
+/// <summary>
+/// A lifetime that leaves Ctrl-C and SIGTERM alone: the control plane's servers are embedded (two in one process, or
+/// inside the demo), so the caller owns shutdown; the default console lifetime would stop a server behind its back.
+/// </summary>
+internal sealed class EmbeddedHostLifetime : IHostLifetime
+{
+    public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+}
