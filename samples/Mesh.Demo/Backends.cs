@@ -12,16 +12,21 @@ internal sealed class Backends : IAsyncDisposable
 
     public int Count => _apps.Count;
 
-    public static async Task<Backends> StartAsync(ImmutableArray<EndpointModel> endpoints)
+    /// <summary>A backend per endpoint, answering with the endpoint's <c>version</c> label.</summary>
+    public static Task<Backends> StartAsync(ImmutableArray<EndpointModel> endpoints) =>
+        StartAsync(endpoints.Select(e => (e.Labels.GetValueOrDefault("version", "-"), e)));
+
+    /// <summary>A backend per endpoint, answering with the version given for it (xDS endpoints carry no labels).</summary>
+    public static async Task<Backends> StartAsync(IEnumerable<(string Version, EndpointModel Endpoint)> endpoints)
     {
         var apps = new List<WebApplication>();
-        foreach (var endpoint in endpoints)
+        foreach (var (version, endpoint) in endpoints.DistinctBy(e => e.Endpoint.Key))
         {
             var builder = WebApplication.CreateSlimBuilder();
             builder.Logging.ClearProviders();
             builder.WebHost.UseUrls(endpoint.Key);
             var app = builder.Build();
-            var answer = $"{endpoint.Labels.GetValueOrDefault("version", "-")} {endpoint.Key}";
+            var answer = $"{version} {endpoint.Key}";
             app.MapGet("/{**path}", () => answer);
             try
             {
@@ -29,7 +34,7 @@ internal sealed class Backends : IAsyncDisposable
             }
             catch (IOException ex)
             {
-                throw new InvalidOperationException($"Cannot start the demo backend on {endpoint.Key} ({ex.Message}); free the port or change the address in samples/Mesh.Demo/appsettings.json.", ex);
+                throw new InvalidOperationException($"Cannot start the demo backend on {endpoint.Key} ({ex.Message}); free the port or change the address in samples/Mesh.Demo/appsettings.json (or samples/manifests for --xds).", ex);
             }
 
             apps.Add(app);

@@ -1,33 +1,66 @@
-// The Mesh demo: the seed scenario on the embedded default (no Kubernetes, no control plane).
-// Three backends (two v1, one v2) start on the addresses the "Mesh" section of appsettings.json
-// names; an HttpClient with .AddMesh() sends requests to http://backend, split 80/20 between the
-// subsets v1 and v2, and with the x-canary header to v2 only. It prints what reached whom.
+// The Mesh demo: the seed scenario. By default on the embedded default (no Kubernetes, no control plane):
+// three backends (two v1, one v2) start on the addresses the "Mesh" section of appsettings.json names; an
+// HttpClient with .AddMesh() sends requests to http://backend, split 80/20 between the subsets v1 and v2,
+// and with the x-canary header to v2 only. With --xds the same scenario comes from the control plane,
+// run in-process on samples/manifests (a Service, WorkloadEntries, a VirtualService and a DestinationRule),
+// and the client follows it over xDS. It prints what reached whom.
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using Mesh;
+using Mesh.ControlPlane.Hosting;
 using Mesh.Demo;
 
-var builder = Host.CreateApplicationBuilder(args);
+const string XdsTarget = "backend.demo.svc.cluster.local:8080";
+var xds = args.Contains("--xds");
+var builder = Host.CreateApplicationBuilder(args.Where(a => a != "--xds").ToArray());
 builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
-builder.Services.AddMesh(builder.Configuration);
-builder.Services.AddHttpClient("backend", c => c.BaseAddress = new Uri("http://backend")).AddMesh();
+await using var controlPlane = xds
+    ? await ControlPlaneApp.StartAsync(new ControlPlaneOptions { ManifestsDirectory = Path.Combine(AppContext.BaseDirectory, "manifests"), XdsListen = "127.0.0.1:0", AdminListen = "127.0.0.1:0" })
+    : null;
+if (controlPlane is not null)
+{
+    builder.Services.AddMesh().AddXds(o =>
+    {
+        o.Targets.Add(XdsTarget);
+        o.Bootstrap = $$"""{ "xds_servers": [ { "server_uri": "127.0.0.1:{{controlPlane.XdsPort}}", "channel_creds": [ { "type": "insecure" } ] } ], "node": { "id": "demo-frontend", "cluster": "frontend" } }""";
+    });
+    builder.Services.AddHttpClient("backend", c => c.BaseAddress = new Uri($"http://{XdsTarget}")).AddMesh();
+}
+else
+{
+    builder.Services.AddMesh(builder.Configuration);
+    builder.Services.AddHttpClient("backend", c => c.BaseAddress = new Uri("http://backend")).AddMesh();
+}
+
 var settings = builder.Configuration.GetSection("Demo").Get<DemoSettings>() ?? new DemoSettings();
 
 using var host = builder.Build();
 await host.StartAsync();
 var mesh = host.Services.GetRequiredService<MeshState>();
-var cluster = mesh.Current.Clusters["backend"];
+if (!mesh.Current.TryGetService(xds ? "backend.demo.svc.cluster.local" : "backend", out _))
+{
+    Console.WriteLine("FAILED: the mesh has no configuration for the backend service (see the log above).");
+    return 1;
+}
 
-await using var backends = await Backends.StartAsync(cluster.Endpoints);
-Console.WriteLine($"Mesh demo: {backends.Count} backends on 127.0.0.1, client configured from appsettings.json (snapshot v{mesh.Current.Version}).");
+// In xDS mode the versions come from the subset clusters (outbound|8080|v1|..., EDS carries no labels).
+await using var backends = xds
+    ? await Backends.StartAsync(mesh.Current.Clusters.Values
+        .Select(c => (Version: c.Name.Split('|') is [_, _, var subset, _] ? subset : "", Cluster: c))
+        .Where(c => c.Version.Length > 0)
+        .SelectMany(c => c.Cluster.Endpoints.Select(e => (c.Version, e))))
+    : await Backends.StartAsync(mesh.Current.Clusters["backend"].Endpoints);
+Console.WriteLine(xds
+    ? $"Mesh demo: {backends.Count} backends on 127.0.0.1, client configured over xDS by the in-process control plane on {controlPlane!.XdsAddress} from samples/manifests (snapshot v{mesh.Current.Version})."
+    : $"Mesh demo: {backends.Count} backends on 127.0.0.1, client configured from appsettings.json (snapshot v{mesh.Current.Version}).");
 Console.WriteLine();
 
 var client = host.Services.GetRequiredService<IHttpClientFactory>().CreateClient("backend");
 var split = await Load.RunAsync(client, settings.Requests, settings.Concurrency, canary: false);
 var canary = await Load.RunAsync(client, settings.CanaryRequests, settings.Concurrency, canary: true);
 
-var ok = Report.Print($"Route 'split': {settings.Requests} requests to http://backend/, {settings.Concurrency} concurrent, 80/20 between subsets v1 and v2", split, new() { ["v1"] = 80, ["v2"] = 20 });
+var ok = Report.Print($"Route 'split': {settings.Requests} requests to {client.BaseAddress}, {settings.Concurrency} concurrent, 80/20 between subsets v1 and v2", split, new() { ["v1"] = 80, ["v2"] = 20 });
 ok &= Report.Print($"Route 'canary': {settings.CanaryRequests} requests with header x-canary: 1, all to subset v2", canary, new() { ["v2"] = 100 });
 
 await host.StopAsync();
