@@ -2,8 +2,6 @@ using System.Globalization;
 using Mesh.Configuration;
 using Mesh.Telemetry;
 using Microsoft.Extensions.Logging;
-using Polly;
-using Polly.CircuitBreaker;
 
 namespace Mesh.Resilience;
 
@@ -71,7 +69,7 @@ internal sealed record CircuitBreakerOptionsSnapshot(double Ratio, TimeSpan Samp
     {
         var count = errors.Count;
 
-        // Polly's own limits: ratio in (0, 1], sampling >= 0.5 s, throughput >= 2, break >= 0.5 s.
+        // Polly's limits, kept with its breaker semantics: ratio in (0, 1], sampling >= 0.5 s, throughput >= 2, break >= 0.5 s.
         if (ratio is <= 0 or > 1 || double.IsNaN(ratio))
         {
             errors.Add($"{path}:{ratioName} = {ratio.ToString(CultureInfo.InvariantCulture)}: must be greater than 0 and at most 1, e.g. 0.5");
@@ -99,13 +97,14 @@ internal sealed record CircuitBreakerOptionsSnapshot(double Ratio, TimeSpan Samp
 /// <summary>
 /// Runtime state of one cluster, kept across snapshots while its settings stay the same: the
 /// connection-pool admission (max requests, max pending), active retries against max retries and the
-/// retry budget, and the error-rate and slow-call breakers (Polly circuit breakers).
+/// retry budget, and the error-rate and slow-call breakers.
 /// </summary>
 [System.Diagnostics.CodeAnalysis.SuppressMessage("Reliability", "CA1001", Justification = "Disposing the semaphore would fail requests still waiting on it; without a wait handle it holds no unmanaged resources, so it is left to the collector when the cluster goes away.")]
 internal sealed partial class ClusterState
 {
     private readonly SemaphoreSlim _released = new(0);
     private readonly MeshTelemetry _telemetry;
+    private readonly ILogger _logger;
     private int _active;
     private int _pending;
     private int _activeRetries;
@@ -115,7 +114,8 @@ internal sealed partial class ClusterState
         Name = cluster;
         Settings = settings;
         _telemetry = telemetry;
-        Breakers = CreateBreakers(cluster, settings, time, telemetry, logger);
+        _logger = logger;
+        Breakers = CreateBreakers(settings, time);
     }
 
     public string Name { get; }
@@ -123,7 +123,7 @@ internal sealed partial class ClusterState
     public ClusterResilienceSettings Settings { get; }
 
     /// <summary>The breakers around each attempt, or null when none is configured.</summary>
-    public ResiliencePipeline? Breakers { get; }
+    public ClusterBreakers? Breakers { get; }
 
     /// <summary>Requests admitted and not yet finished.</summary>
     public int ActiveRequests => Volatile.Read(ref _active);
@@ -243,61 +243,41 @@ internal sealed partial class ClusterState
         MeshTelemetry.AddEvent("mesh.overflow", MeshTelemetry.Tags.OverflowKind, kind, MeshTelemetry.Tags.Cluster, Name);
     }
 
-    private static ResiliencePipeline? CreateBreakers(string cluster, ClusterResilienceSettings settings, TimeProvider time, MeshTelemetry telemetry, ILogger logger)
+    private ClusterBreakers? CreateBreakers(ClusterResilienceSettings settings, TimeProvider time)
     {
         if (settings.ErrorRate is null && settings.SlowCall is null)
         {
             return null;
         }
 
-        var builder = new ResiliencePipelineBuilder { TimeProvider = time, Name = cluster };
-        if (settings.ErrorRate is { } errorRate)
+        // Only attempts that reached an endpoint count; the mesh's own refusals (overflow) do not.
+        return new ClusterBreakers(
+            settings.ErrorRate is { } errorRate ? new CircuitBreakerState("error_rate", errorRate, time, OnBreakerTransition) : null,
+            settings.SlowCall is { } slowCall ? new CircuitBreakerState("slow_call", slowCall, time, OnBreakerTransition) : null);
+    }
+
+    private void OnBreakerTransition(CircuitBreakerState breaker, CircuitPosition position)
+    {
+        switch (position)
         {
-            // Only attempts that reached an endpoint count; the mesh's own refusals (overflow) do not.
-            builder.AddCircuitBreaker(Options(errorRate, "error_rate", static args =>
-                ValueTask.FromResult(args.Context.Properties.TryGetValue(AttemptRecord.Key, out var attempt) && attempt.Reported && !attempt.Outcome.IsSuccess)));
+            case CircuitPosition.Open:
+                Log.BreakerOpened(_logger, Name, breaker.Kind, breaker.Settings.BreakDuration);
+                break;
+            case CircuitPosition.Closed:
+                Log.BreakerClosed(_logger, Name, breaker.Kind);
+                break;
         }
 
-        if (settings.SlowCall is { } slowCall)
-        {
-            var threshold = slowCall.SlowCallDuration!.Value;
-            builder.AddCircuitBreaker(Options(slowCall, "slow_call", args =>
-                ValueTask.FromResult(args.Context.Properties.TryGetValue(AttemptRecord.Key, out var attempt) && attempt.Reported && attempt.Duration > threshold)));
-        }
-
-        return builder.Build();
-
-        CircuitBreakerStrategyOptions Options(CircuitBreakerOptionsSnapshot s, string kind, Func<CircuitBreakerPredicateArguments<object>, ValueTask<bool>> shouldHandle) => new()
-        {
-            FailureRatio = s.Ratio,
-            SamplingDuration = s.SamplingDuration,
-            MinimumThroughput = s.MinimumThroughput,
-            BreakDuration = s.BreakDuration,
-            ShouldHandle = shouldHandle,
-            OnOpened = args =>
-            {
-                Log.BreakerOpened(logger, cluster, kind, args.BreakDuration);
-                Transition(kind, "open");
-                return ValueTask.CompletedTask;
-            },
-            OnHalfOpened = _ =>
-            {
-                Transition(kind, "half_open");
-                return ValueTask.CompletedTask;
-            },
-            OnClosed = _ =>
-            {
-                Log.BreakerClosed(logger, cluster, kind);
-                Transition(kind, "closed");
-                return ValueTask.CompletedTask;
-            },
-        };
-
-        void Transition(string kind, string state) => telemetry.BreakerTransitions.Add(
+        _telemetry.BreakerTransitions.Add(
             1,
-            new KeyValuePair<string, object?>(MeshTelemetry.Tags.Cluster, cluster),
-            new KeyValuePair<string, object?>(MeshTelemetry.Tags.Breaker, kind),
-            new KeyValuePair<string, object?>(MeshTelemetry.Tags.BreakerState, state));
+            new KeyValuePair<string, object?>(MeshTelemetry.Tags.Cluster, Name),
+            new KeyValuePair<string, object?>(MeshTelemetry.Tags.Breaker, breaker.Kind),
+            new KeyValuePair<string, object?>(MeshTelemetry.Tags.BreakerState, position switch
+            {
+                CircuitPosition.Open => "open",
+                CircuitPosition.HalfOpen => "half_open",
+                _ => "closed",
+            }));
     }
 
     private static partial class Log

@@ -1,23 +1,29 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
+using System.Runtime.ExceptionServices;
 using Mesh.LoadBalancing;
 using Mesh.Model;
 using Mesh.Telemetry;
 using Polly;
 using Polly.CircuitBreaker;
 using Polly.Hedging;
-using Polly.Retry;
 using Polly.Timeout;
 
 namespace Mesh.Resilience;
 
 /// <summary>
-/// Runs one logical request through its route's and cluster's resilience, on Polly v8, in the order a
-/// sidecar applies them: local rate limits (service, then route); fault injection (abort, delay); the
-/// total timeout; retries (Envoy conditions, jittered backoff, budget) or hedging; the per-try timeout;
-/// then each attempt: pick an endpoint not yet tried, pass the cluster's breakers and connection-pool
-/// admission, send, and report the outcome to outlier detection. Refusals by the mesh itself
-/// (overflow, open circuit, rate limit) fail fast as <see cref="MeshException"/> and are never retried.
+/// Runs one logical request through its route's and cluster's resilience, in the order a sidecar applies them:
+/// local rate limits (service, then route); fault injection (abort, delay); the total timeout; retries (Envoy
+/// conditions, jittered backoff, budget) or hedging; the per-try timeout; then each attempt: pick an endpoint not
+/// yet tried, pass the cluster's connection-pool admission and breakers, send, and report the outcome to outlier
+/// detection and the breakers. Refusals by the mesh itself (overflow, open circuit, rate limit) fail fast as
+/// <see cref="MeshException"/> and are never retried.
 /// </summary>
+/// <remarks>
+/// Without hedging, all of it runs in <see cref="ExecuteAsync"/> itself, with both timeouts on one pooled token
+/// source (<see cref="RequestTimeouts"/>): when the transport completes later, that method's state machine is the
+/// only object the executor puts on the heap. Hedging, which runs attempts side by side, stays on Polly.
+/// </remarks>
 internal sealed class ResilientExecutor<TRequest, TResponse>
 {
     private static readonly ResiliencePropertyKey<Call> CallKey = new("mesh.call");
@@ -26,7 +32,7 @@ internal sealed class ResilientExecutor<TRequest, TResponse>
     private readonly TimeProvider _time;
     private readonly Random _random;
     private readonly MeshTelemetry _telemetry;
-    private readonly ConditionalWeakTable<RouteModel, Pipelines> _pipelines = [];
+    private readonly ConditionalWeakTable<RouteModel, ResiliencePipeline<TResponse>> _hedgingPipelines = [];
 
     public ResilientExecutor(IAttemptTransport<TRequest, TResponse> transport, TimeProvider time, Random random, MeshTelemetry telemetry)
     {
@@ -72,140 +78,176 @@ internal sealed class ResilientExecutor<TRequest, TResponse>
             }
         }
 
-        var call = new Call(service, route, cluster, request, pick, replayable, cancellationToken);
+        // Not idempotent or not replayable: hedging would send the request twice, so it is skipped (the route's timeout still applies).
+        if (route.Policy.Hedging is not null && replayable && idempotent)
+        {
+            return await ExecuteHedgedAsync(service, route, cluster, request, pick, cancellationToken).ConfigureAwait(false);
+        }
+
+        // Route, cluster and policy are read through their owners below rather than kept in locals: every local that lives
+        // across an await is a field of the state machine, which goes to the heap when the transport completes later.
+        var retry = route.Policy.Retry;
+        var retries = replayable && retry is not null ? retry.Retries : 0;
+        var timeouts = new RequestTimeouts(route.Policy.Timeout, retry?.PerTryTimeout, _time, cancellationToken);
+        var tried = default(TriedEndpoints);
+        var attempts = 0;
+        var retryReserved = false;
         try
         {
-            if (!policy.NeedsPipeline)
+            while (true)
             {
-                return await AttemptAsync(call, null, cancellationToken).ConfigureAwait(false);
-            }
-
-            var pipeline = _pipelines.GetValue(route, static _ => new Pipelines()).Get(this, route, hedgeable: replayable && idempotent);
-            var context = ResilienceContextPool.Shared.Get(cancellationToken);
-            context.Properties.Set(CallKey, call);
-            try
-            {
-                var outcome = await pipeline.ExecuteOutcomeAsync(
-                    static async (ctx, state) =>
-                    {
-                        try
-                        {
-                            return Outcome.FromResult(await state.Executor.AttemptAsync(state.Call, ctx, ctx.CancellationToken).ConfigureAwait(false));
-                        }
-                        catch (Exception ex)
-                        {
-                            return Outcome.FromException<TResponse>(ex);
-                        }
-                    },
-                    context,
-                    (Executor: this, Call: call)).ConfigureAwait(false);
-                if (outcome.Exception is TimeoutRejectedException timeout)
+                if (!timeouts.TryStartAttempt(out var token))
                 {
-                    throw TimeoutFailure(call, timeout);
+                    throw TotalTimeoutFailure(service, route, route.Policy.Timeout!.Value, null, attempts);
                 }
 
-                outcome.ThrowIfException();
-                return outcome.Result!;
-            }
-            finally
-            {
-                ResilienceContextPool.Shared.Return(context);
-            }
-        }
-        finally
-        {
-            for (; call.PendingRetries > 0; call.PendingRetries--)
-            {
-                cluster.State.EndRetry();
-            }
-        }
-    }
+                attempts++;
+                EndpointModel? endpoint = null;
+                var admitted = false;
+                var sent = false;
+                long start = 0;
+                TResponse? response = default;
+                Exception? failure = null;
+                AttemptOutcome outcome = default;
+                try
+                {
+                    endpoint = tried.Pick(cluster, in pick) ?? throw NoUsableEndpointFailure(service, route, cluster);
 
-    /// <summary>One attempt: pick, admit, pass the breakers, send, classify, report.</summary>
-    private async ValueTask<TResponse> AttemptAsync(Call call, ResilienceContext? context, CancellationToken cancellationToken)
-    {
-        var index = Interlocked.Increment(ref call.Attempts) - 1;
-        var isRetry = index > 0 && call.Route.Policy.Retry is not null;
-        try
-        {
-            var cluster = call.Cluster;
-            var endpoint = call.PickEndpoint()
-                ?? throw new MeshException(call.Service.Name, MeshFailureReason.NoUsableEndpoint, $"Service '{call.Service.Name}' (route '{call.Route.Name}') cannot send: {cluster.DescribeUnavailability()}.");
-            // Admission comes before the breakers, so an overflow never counts in a breaker's window.
-            var clusterState = cluster.State;
-            if (!await clusterState.AdmitAsync(cancellationToken).ConfigureAwait(false))
-            {
-                throw OverflowFailure(call.Service, cluster);
-            }
+                    // Admission comes before the breakers, so an overflow never counts in a breaker's window.
+                    if (!cluster.State.TryAdmit() && !await cluster.State.AdmitAsync(token).ConfigureAwait(false))
+                    {
+                        throw OverflowFailure(service, cluster);
+                    }
 
-            try
-            {
-                var breakers = clusterState.Breakers;
-                return breakers is null
-                    ? await SendAsync(call, endpoint, index, attempt: null, cancellationToken).ConfigureAwait(false)
-                    : await SendThroughBreakersAsync(breakers, call, endpoint, index, context, cancellationToken).ConfigureAwait(false);
-            }
-            finally
-            {
-                clusterState.Release();
-            }
-        }
-        finally
-        {
-            // Retries run one after another, so the call's reservation count needs no atomics.
-            if (isRetry && call.PendingRetries > 0)
-            {
-                call.PendingRetries--;
-                call.Cluster.State.EndRetry();
-            }
-        }
-    }
+                    admitted = true;
+                    start = _time.GetTimestamp();
+                    if (cluster.State.Breakers?.TryPass(start) is { } refusal)
+                    {
+                        throw CircuitOpenFailure(service, cluster, refusal);
+                    }
 
-    private async ValueTask<TResponse> SendThroughBreakersAsync(ResiliencePipeline breakers, Call call, EndpointModel endpoint, int index, ResilienceContext? context, CancellationToken cancellationToken)
-    {
-        var ownContext = context is null;
-        context ??= ResilienceContextPool.Shared.Get(cancellationToken);
-        var attempt = new AttemptRecord();
-        context.Properties.Set(AttemptRecord.Key, attempt);
-        try
-        {
-            var outcome = await breakers.ExecuteOutcomeAsync(
-                static async (ctx, s) =>
+                    endpoint.State.OnRequestStarted();
+                    sent = true;
+                    var parent = Activity.Current;
+                    try
+                    {
+                        response = await _transport.SendAsync(request, endpoint, attempts - 1, token).ConfigureAwait(false);
+                    }
+                    finally
+                    {
+                        // The transport may make its attempt span the current activity; the retry's event and the next
+                        // attempt's span belong to the request's span.
+                        if (Activity.Current != parent)
+                        {
+                            Activity.Current = parent;
+                        }
+                    }
+
+                    outcome = _transport.Classify(response);
+                }
+                catch (Exception ex) when (ex is not MeshException && !(ex is OperationCanceledException && cancellationToken.IsCancellationRequested))
+                {
+                    // A cancellation the caller did not ask for is a timeout (per-try or total).
+                    failure = ex;
+                    if (sent)
+                    {
+                        outcome = AttemptOutcome.FromFailure(Classify(ex));
+                    }
+                }
+                finally
+                {
+                    // Refusals, and cancellations by the caller (outcome default: neither the endpoint's fault nor a success), pass through here.
+                    if (sent)
+                    {
+                        FinishAttempt(cluster, endpoint!, start, outcome, failure);
+                    }
+
+                    if (admitted)
+                    {
+                        cluster.State.Release();
+                    }
+
+                    if (retryReserved)
+                    {
+                        retryReserved = false;
+                        cluster.State.EndRetry();
+                    }
+                }
+
+                var expired = timeouts.Expired;
+                if (failure is OperationCanceledException cancelled && expired != TimeoutKind.None)
+                {
+                    if (expired == TimeoutKind.Total)
+                    {
+                        throw TotalTimeoutFailure(service, route, route.Policy.Timeout!.Value, cancelled, attempts);
+                    }
+
+                    CountTimeout("per_try");
+                    var perTry = retry!.PerTryTimeout!.Value;
+                    failure = new TimeoutRejectedException(TimeoutMessage(perTry), perTry, cancelled);
+                }
+
+                var retriable = attempts <= retries
+                    && !cancellationToken.IsCancellationRequested
+                    && retry!.IsRetriable(failure is null ? outcome : AttemptOutcome.FromFailure(Classify(failure)));
+                var backoffToken = CancellationToken.None;
+                if (retriable && (expired == TimeoutKind.Total || !timeouts.TryStartBackoff(out backoffToken)))
+                {
+                    // The route's timeout passed while the attempt ended some other way: no time is left to retry.
+                    DisposeReplaced(response);
+                    throw TotalTimeoutFailure(service, route, route.Policy.Timeout!.Value, failure, attempts);
+                }
+
+                if (!retriable || !cluster.State.TryBeginRetry())
+                {
+                    if (failure is null)
+                    {
+                        return response!;
+                    }
+
+                    if (failure is TimeoutRejectedException perTryTimeout)
+                    {
+                        throw TimeoutFailure(service, route, total: false, perTryTimeout, attempts);
+                    }
+
+                    ExceptionDispatchInfo.Throw(failure);
+                }
+
+                // Held from here until the retry's attempt ends.
+                retryReserved = true;
+                var backoff = retry!.GetBackoff(attempts, _random);
+                _telemetry.Retries.Add(1, new KeyValuePair<string, object?>(MeshTelemetry.Tags.Route, route.Name));
+                MeshTelemetry.AddEvent("mesh.retry", "mesh.attempt", attempts, "mesh.retry.backoff_ms", backoff.TotalMilliseconds);
+                DisposeReplaced(response);
+                if (backoff > TimeSpan.Zero)
                 {
                     try
                     {
-                        return Outcome.FromResult(await s.Executor.SendAsync(s.Call, s.Endpoint, s.Index, s.Attempt, ctx.CancellationToken).ConfigureAwait(false));
+                        await Task.Delay(backoff, _time, backoffToken).ConfigureAwait(false);
                     }
-                    catch (Exception ex)
+                    catch (OperationCanceledException ex) when (timeouts.Expired == TimeoutKind.Total)
                     {
-                        return Outcome.FromException<TResponse>(ex);
+                        throw TotalTimeoutFailure(service, route, route.Policy.Timeout!.Value, ex, attempts);
                     }
-                },
-                context,
-                (Executor: this, Call: call, Endpoint: endpoint, Index: index, Attempt: attempt)).ConfigureAwait(false);
-            if (outcome.Exception is BrokenCircuitException broken)
-            {
-                MeshTelemetry.AddEvent("mesh.circuit_open", MeshTelemetry.Tags.Cluster, call.Cluster.Name);
-                throw new MeshException(call.Service.Name, MeshFailureReason.CircuitOpen, $"Service '{call.Service.Name}': the circuit breaker of cluster '{call.Cluster.Name}' is open ({broken.Message}); requests fail fast until it lets a probe through.", broken);
+                }
             }
-
-            outcome.ThrowIfException();
-            return outcome.Result!;
         }
         finally
         {
-            if (ownContext)
+            if (retryReserved)
             {
-                ResilienceContextPool.Shared.Return(context);
+                cluster.State.EndRetry();
             }
+
+            timeouts.Dispose();
         }
     }
 
     /// <summary>
     /// Whether a request can skip the pipeline: no rate limit, fault, timeout, retry or hedging on its
     /// route and service, and no breakers on its cluster. The transport then runs the single attempt
-    /// itself with <see cref="TryBeginAttempt"/> and <see cref="EndAttempt"/>, saving the pipeline's
-    /// allocations on the most common request.
+    /// itself with <see cref="TryBeginAttempt"/> and <see cref="EndAttempt"/>, saving the executor's
+    /// state machine on the most common request.
     /// </summary>
     public static bool IsSingleAttempt(ServiceModel service, RouteModel route, ClusterModel cluster) =>
         service.RateLimiter is null && ReferenceEquals(route.Policy, RoutePolicy.None) && cluster.State.Breakers is null;
@@ -221,7 +263,8 @@ internal sealed class ResilientExecutor<TRequest, TResponse>
             return false;
         }
 
-        start = StartAttempt(endpoint);
+        endpoint.State.OnRequestStarted();
+        start = _time.GetTimestamp();
         return true;
     }
 
@@ -229,39 +272,110 @@ internal sealed class ResilientExecutor<TRequest, TResponse>
     public void EndAttempt(ClusterModel cluster, EndpointModel endpoint, long start, AttemptOutcome outcome)
     {
         cluster.State.Release();
-        FinishAttempt(cluster, endpoint, start, outcome);
+        FinishAttempt(cluster, endpoint, start, outcome, null);
     }
 
     /// <summary>The outcome of an attempt that threw; <c>default</c> (not reported) when the caller cancelled it.</summary>
     public AttemptOutcome Classify(Exception exception, CancellationToken callerToken) => exception switch
     {
         OperationCanceledException when callerToken.IsCancellationRequested => default,
-        OperationCanceledException => AttemptOutcome.FromFailure(AttemptFailure.Timeout),
-        _ => AttemptOutcome.FromFailure(_transport.Classify(exception)),
+        _ => AttemptOutcome.FromFailure(Classify(exception)),
     };
 
-    private long StartAttempt(EndpointModel endpoint)
-    {
-        endpoint.State.OnRequestStarted();
-        return _time.GetTimestamp();
-    }
+    /// <summary>A failed attempt's failure: a cancellation the caller did not ask for, or a rejection by a timeout, is a timeout.</summary>
+    private AttemptFailure Classify(Exception exception) =>
+        exception is OperationCanceledException or TimeoutRejectedException ? AttemptFailure.Timeout : _transport.Classify(exception);
 
-    private TimeSpan FinishAttempt(ClusterModel cluster, EndpointModel endpoint, long start, AttemptOutcome outcome)
+    /// <summary>Reports an attempt's end to the endpoint, outlier detection and the cluster's breakers.</summary>
+    private void FinishAttempt(ClusterModel cluster, EndpointModel endpoint, long start, AttemptOutcome outcome, Exception? failure)
     {
-        var elapsed = _time.GetElapsedTime(start);
+        var end = _time.GetTimestamp();
+        var elapsed = _time.GetElapsedTime(start, end);
         endpoint.State.OnRequestCompleted(elapsed, answered: outcome != default && !outcome.IsLocalFailure);
         if (outcome != default)
         {
             cluster.Detector?.Report(endpoint, outcome);
         }
 
-        return elapsed;
+        cluster.State.Breakers?.Report(outcome, elapsed, end, failure);
     }
 
-    private async ValueTask<TResponse> SendAsync(Call call, EndpointModel endpoint, int index, AttemptRecord? attempt, CancellationToken cancellationToken)
+    /// <summary>Hedging on Polly: the route's timeout, then attempts after the hedging delay, each through <see cref="AttemptAsync"/>.</summary>
+    private async ValueTask<TResponse> ExecuteHedgedAsync(ServiceModel service, RouteModel route, ClusterModel cluster, TRequest request, PickContext pick, CancellationToken cancellationToken)
     {
-        var start = StartAttempt(endpoint);
+        if (!_hedgingPipelines.TryGetValue(route, out var pipeline))
+        {
+            pipeline = _hedgingPipelines.GetValue(route, CreateHedgingPipeline);
+        }
+
+        var call = new Call(service, route, cluster, request, pick, cancellationToken);
+        var context = ResilienceContextPool.Shared.Get(cancellationToken);
+        context.Properties.Set(CallKey, call);
+        try
+        {
+            var outcome = await pipeline.ExecuteOutcomeAsync(
+                static async (ctx, state) =>
+                {
+                    try
+                    {
+                        return Outcome.FromResult(await state.Executor.AttemptAsync(state.Call, ctx.CancellationToken).ConfigureAwait(false));
+                    }
+                    catch (Exception ex)
+                    {
+                        return Outcome.FromException<TResponse>(ex);
+                    }
+                },
+                context,
+                (Executor: this, Call: call)).ConfigureAwait(false);
+            if (outcome.Exception is TimeoutRejectedException timeout)
+            {
+                throw TimeoutFailure(service, route, call.TotalTimeoutExpired, timeout, Volatile.Read(ref call.Attempts));
+            }
+
+            outcome.ThrowIfException();
+            return outcome.Result!;
+        }
+        finally
+        {
+            ResilienceContextPool.Shared.Return(context);
+        }
+    }
+
+    /// <summary>One hedged attempt: pick, admit, pass the breakers, send, classify, report.</summary>
+    private async ValueTask<TResponse> AttemptAsync(Call call, CancellationToken cancellationToken)
+    {
+        var index = Interlocked.Increment(ref call.Attempts) - 1;
+        var cluster = call.Cluster;
+        var endpoint = call.PickEndpoint() ?? throw NoUsableEndpointFailure(call.Service, call.Route, cluster);
+
+        // Admission comes before the breakers, so an overflow never counts in a breaker's window.
+        var clusterState = cluster.State;
+        if (!await clusterState.AdmitAsync(cancellationToken).ConfigureAwait(false))
+        {
+            throw OverflowFailure(call.Service, cluster);
+        }
+
+        try
+        {
+            var start = _time.GetTimestamp();
+            if (clusterState.Breakers?.TryPass(start) is { } refusal)
+            {
+                throw CircuitOpenFailure(call.Service, cluster, refusal);
+            }
+
+            endpoint.State.OnRequestStarted();
+            return await SendAsync(call, endpoint, index, start, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            clusterState.Release();
+        }
+    }
+
+    private async ValueTask<TResponse> SendAsync(Call call, EndpointModel endpoint, int index, long start, CancellationToken cancellationToken)
+    {
         AttemptOutcome outcome = default;
+        Exception? failure = null;
         try
         {
             var response = await _transport.SendAsync(call.Request, endpoint, index, cancellationToken).ConfigureAwait(false);
@@ -281,25 +395,21 @@ internal sealed class ResilientExecutor<TRequest, TResponse>
         }
         catch (Exception ex)
         {
-            // A cancellation the caller did not ask for is a timeout (per-try or total).
-            outcome = AttemptOutcome.FromFailure(ex is OperationCanceledException ? AttemptFailure.Timeout : _transport.Classify(ex));
+            // A cancellation the caller did not ask for is a timeout.
+            outcome = AttemptOutcome.FromFailure(Classify(ex));
+            failure = ex;
             throw;
         }
         finally
         {
-            var elapsed = FinishAttempt(call.Cluster, endpoint, start, outcome);
-            if (outcome != default && attempt is not null)
-            {
-                attempt.Outcome = outcome;
-                attempt.Duration = elapsed;
-                attempt.Reported = true;
-            }
+            FinishAttempt(call.Cluster, endpoint, start, outcome, failure);
         }
     }
 
-    private ResiliencePipeline<TResponse> CreatePipeline(RouteModel route, bool hedgeable)
+    private ResiliencePipeline<TResponse> CreateHedgingPipeline(RouteModel route)
     {
         var policy = route.Policy;
+        var hedging = policy.Hedging!;
         var builder = new ResiliencePipelineBuilder<TResponse> { TimeProvider = _time, Name = route.Name };
         if (policy.Timeout is { } total)
         {
@@ -313,93 +423,32 @@ internal sealed class ResilientExecutor<TRequest, TResponse>
                         call.TotalTimeoutExpired = true;
                     }
 
-                    _telemetry.Timeouts.Add(1, new KeyValuePair<string, object?>(MeshTelemetry.Tags.TimeoutKind, "total"));
-                    MeshTelemetry.AddEvent("mesh.timeout", MeshTelemetry.Tags.TimeoutKind, "total");
+                    CountTimeout("total");
                     return ValueTask.CompletedTask;
                 },
             });
         }
 
-        if (policy.Hedging is { } hedging)
+        builder.AddHedging(new HedgingStrategyOptions<TResponse>
         {
-            // Not idempotent or not replayable: hedging would send the request twice, so it is skipped.
-            if (hedgeable)
+            Delay = hedging.Delay,
+            MaxHedgedAttempts = hedging.MaxAttempts - 1,
+            // A refused hedge (overflow, open circuit) is one more failed attempt: the others keep running.
+            ShouldHandle = args => ValueTask.FromResult(!Classify(args.Outcome).IsSuccess),
+            OnHedging = args =>
             {
-                builder.AddHedging(new HedgingStrategyOptions<TResponse>
-                {
-                    Delay = hedging.Delay,
-                    MaxHedgedAttempts = hedging.MaxAttempts - 1,
-                    // A refused hedge (overflow, open circuit) is one more failed attempt: the others keep running.
-                    ShouldHandle = args => ValueTask.FromResult(!Classify(args.Outcome).IsSuccess),
-                    OnHedging = args =>
-                    {
-                        _telemetry.Hedges.Add(1, new KeyValuePair<string, object?>(MeshTelemetry.Tags.Route, route.Name));
-                        MeshTelemetry.AddEvent("mesh.hedge", "mesh.attempt", args.AttemptNumber + 1);
-                        return ValueTask.CompletedTask;
-                    },
-                });
-            }
-        }
-        else if (policy.Retry is { } retry)
-        {
-            builder.AddRetry(new RetryStrategyOptions<TResponse>
-            {
-                MaxRetryAttempts = retry.Retries,
-                ShouldHandle = args => ValueTask.FromResult(ShouldRetry(args, retry)),
-                DelayGenerator = args => ValueTask.FromResult<TimeSpan?>(retry.GetBackoff(args.AttemptNumber + 1, _random)),
-                OnRetry = args =>
-                {
-                    _telemetry.Retries.Add(1, new KeyValuePair<string, object?>(MeshTelemetry.Tags.Route, route.Name));
-                    MeshTelemetry.AddEvent("mesh.retry", "mesh.attempt", args.AttemptNumber + 1, "mesh.retry.backoff_ms", args.RetryDelay.TotalMilliseconds);
-                    return ValueTask.CompletedTask;
-                },
-            });
-        }
-
-        var perTry = policy.Retry?.PerTryTimeout;
-        if (perTry is { } perTryTimeout)
-        {
-            builder.AddTimeout(new TimeoutStrategyOptions
-            {
-                Timeout = perTryTimeout,
-                OnTimeout = _ =>
-                {
-                    _telemetry.Timeouts.Add(1, new KeyValuePair<string, object?>(MeshTelemetry.Tags.TimeoutKind, "per_try"));
-                    MeshTelemetry.AddEvent("mesh.timeout", MeshTelemetry.Tags.TimeoutKind, "per_try");
-                    return ValueTask.CompletedTask;
-                },
-            });
-        }
-
+                _telemetry.Hedges.Add(1, new KeyValuePair<string, object?>(MeshTelemetry.Tags.Route, route.Name));
+                MeshTelemetry.AddEvent("mesh.hedge", "mesh.attempt", args.AttemptNumber + 1);
+                return ValueTask.CompletedTask;
+            },
+        });
         return builder.Build();
-    }
-
-    private bool ShouldRetry(RetryPredicateArguments<TResponse> args, RetryPolicy retry)
-    {
-        if (args.AttemptNumber >= retry.Retries || !args.Context.Properties.TryGetValue(CallKey, out var call) || !call.Replayable)
-        {
-            return false;
-        }
-
-        if (IsMeshRefusal(args.Outcome) || call.CallerToken.IsCancellationRequested || !retry.IsRetriable(Classify(args.Outcome)))
-        {
-            return false;
-        }
-
-        if (!call.Cluster.State.TryBeginRetry())
-        {
-            return false;
-        }
-
-        Interlocked.Increment(ref call.PendingRetries);
-        return true;
     }
 
     private AttemptOutcome Classify(Outcome<TResponse> outcome) => outcome.Exception switch
     {
         null => _transport.Classify(outcome.Result!),
-        TimeoutRejectedException or OperationCanceledException => AttemptOutcome.FromFailure(AttemptFailure.Timeout),
-        var ex => AttemptOutcome.FromFailure(_transport.Classify(ex)),
+        var ex => AttemptOutcome.FromFailure(Classify(ex)),
     };
 
     internal static MeshException OverflowFailure(ServiceModel service, ClusterModel cluster) => new(
@@ -407,7 +456,25 @@ internal sealed class ResilientExecutor<TRequest, TResponse>
         MeshFailureReason.Overflow,
         $"Service '{service.Name}': cluster '{cluster.Name}' is at its limit of {cluster.State.Settings.MaxRequests} requests in flight and {cluster.State.Settings.MaxPendingRequests} waiting (ConnectionPool); the request failed fast and is not retried.");
 
-    private static bool IsMeshRefusal(Outcome<TResponse> outcome) => outcome.Exception is MeshException or BrokenCircuitException;
+    private static MeshException NoUsableEndpointFailure(ServiceModel service, RouteModel route, ClusterModel cluster) => new(
+        service.Name,
+        MeshFailureReason.NoUsableEndpoint,
+        $"Service '{service.Name}' (route '{route.Name}') cannot send: {cluster.DescribeUnavailability()}.");
+
+    private static MeshException CircuitOpenFailure(ServiceModel service, ClusterModel cluster, BrokenCircuitException broken)
+    {
+        MeshTelemetry.AddEvent("mesh.circuit_open", MeshTelemetry.Tags.Cluster, cluster.Name);
+        return new MeshException(service.Name, MeshFailureReason.CircuitOpen, $"Service '{service.Name}': the circuit breaker of cluster '{cluster.Name}' is open ({broken.Message}); requests fail fast until it lets a probe through.", broken);
+    }
+
+    /// <summary>Disposes a response that a retry replaces, as Polly's retry did.</summary>
+    private static void DisposeReplaced(TResponse? response)
+    {
+        if (response is IDisposable disposable)
+        {
+            disposable.Dispose();
+        }
+    }
 
     private bool Chance(double percentage) => percentage >= 100 || _random.NextDouble() * 100 < percentage;
 
@@ -415,6 +482,12 @@ internal sealed class ResilientExecutor<TRequest, TResponse>
         1,
         new KeyValuePair<string, object?>(MeshTelemetry.Tags.Service, service.Name),
         new KeyValuePair<string, object?>(MeshTelemetry.Tags.FaultKind, kind));
+
+    private void CountTimeout(string kind)
+    {
+        _telemetry.Timeouts.Add(1, new KeyValuePair<string, object?>(MeshTelemetry.Tags.TimeoutKind, kind));
+        MeshTelemetry.AddEvent("mesh.timeout", MeshTelemetry.Tags.TimeoutKind, kind);
+    }
 
     private MeshException RateLimitedFailure(ServiceModel service, RouteModel route, string scope)
     {
@@ -427,34 +500,77 @@ internal sealed class ResilientExecutor<TRequest, TResponse>
         return new MeshException(service.Name, MeshFailureReason.RateLimited, $"Service '{service.Name}': the local rate limit of the {scope}{(scope == "route" ? $" '{route.Name}'" : "")} ({settings.TokensPerPeriod} per {SettingRules.Format(settings.Period)}, burst {settings.Burst}) refused the request.");
     }
 
-    private static MeshException TimeoutFailure(Call call, TimeoutRejectedException timeout)
+    /// <summary>The route's timeout expired: counted, and wrapped as Polly's timeout strategy did.</summary>
+    private MeshException TotalTimeoutFailure(ServiceModel service, RouteModel route, TimeSpan timeout, Exception? cause, int attempts)
     {
-        var limit = call.TotalTimeoutExpired
-            ? $"the route timeout of {SettingRules.Format(timeout.Timeout)} ({call.Attempts} attempt(s))"
-            : $"the per-try timeout of {SettingRules.Format(timeout.Timeout)} (the last of {call.Attempts} attempt(s) timed out)";
-        return new MeshException(call.Service.Name, MeshFailureReason.Timeout, $"Service '{call.Service.Name}' (route '{call.Route.Name}') did not answer within {limit}.", timeout);
+        CountTimeout("total");
+        var rejection = cause is null ? new TimeoutRejectedException(TimeoutMessage(timeout), timeout) : new TimeoutRejectedException(TimeoutMessage(timeout), timeout, cause);
+        return TimeoutFailure(service, route, total: true, rejection, attempts);
     }
 
-    /// <summary>The route's pipelines: with hedging (idempotent, replayable requests) and without.</summary>
-    private sealed class Pipelines
-    {
-        private ResiliencePipeline<TResponse>? _hedged;
-        private ResiliencePipeline<TResponse>? _plain;
+    private static string TimeoutMessage(TimeSpan timeout) => $"The operation didn't complete within the allowed timeout of '{timeout}'.";
 
-        public ResiliencePipeline<TResponse> Get(ResilientExecutor<TRequest, TResponse> executor, RouteModel route, bool hedgeable) => hedgeable
-            ? _hedged ??= executor.CreatePipeline(route, hedgeable: true)
-            : _plain ??= executor.CreatePipeline(route, hedgeable: false);
+    private static MeshException TimeoutFailure(ServiceModel service, RouteModel route, bool total, TimeoutRejectedException timeout, int attempts)
+    {
+        var limit = total
+            ? $"the route timeout of {SettingRules.Format(timeout.Timeout)} ({attempts} attempt(s))"
+            : $"the per-try timeout of {SettingRules.Format(timeout.Timeout)} (the last of {attempts} attempt(s) timed out)";
+        return new MeshException(service.Name, MeshFailureReason.Timeout, $"Service '{service.Name}' (route '{route.Name}') did not answer within {limit}.", timeout);
     }
 
-    /// <summary>One logical request's state across its attempts.</summary>
-    private sealed class Call(ServiceModel service, RouteModel route, ClusterModel cluster, TRequest request, PickContext pick, bool replayable, CancellationToken callerToken)
+    /// <summary>
+    /// The first three endpoints a request tried, for Envoy's previous_hosts retry predicate: a pick that lands on
+    /// one of them is picked again, up to three times. For attempts one after another (hedges use <see cref="Call"/>).
+    /// </summary>
+    private struct TriedEndpoints
+    {
+        private EndpointModel? _first;
+        private EndpointModel? _second;
+        private EndpointModel? _third;
+
+        public EndpointModel? Pick(ClusterModel cluster, in PickContext pick)
+        {
+            EndpointModel? endpoint = null;
+            for (var i = 0; i < 4; i++)
+            {
+                endpoint = cluster.Pick(in pick);
+                if (endpoint is null || _first is null || !WasTried(endpoint))
+                {
+                    break;
+                }
+            }
+
+            // The first three endpoints tried fill the slots; later ones take the last.
+            if (endpoint is not null)
+            {
+                if (_first is null)
+                {
+                    _first = endpoint;
+                }
+                else if (_second is null)
+                {
+                    _second = endpoint;
+                }
+                else
+                {
+                    _third = endpoint;
+                }
+            }
+
+            return endpoint;
+        }
+
+        private readonly bool WasTried(EndpointModel endpoint) => ReferenceEquals(endpoint, _first) || ReferenceEquals(endpoint, _second) || ReferenceEquals(endpoint, _third);
+    }
+
+    /// <summary>One hedged request's state across its attempts, which run side by side.</summary>
+    private sealed class Call(ServiceModel service, RouteModel route, ClusterModel cluster, TRequest request, PickContext pick, CancellationToken callerToken)
     {
         private readonly PickContext _pick = pick;
         private EndpointModel? _tried0;
         private EndpointModel? _tried1;
         private EndpointModel? _tried2;
         public int Attempts;
-        public int PendingRetries;
         public bool TotalTimeoutExpired;
         public bool Answered;
 
@@ -465,8 +581,6 @@ internal sealed class ResilientExecutor<TRequest, TResponse>
         public ClusterModel Cluster { get; } = cluster;
 
         public TRequest Request { get; } = request;
-
-        public bool Replayable { get; } = replayable;
 
         public CancellationToken CallerToken { get; } = callerToken;
 
@@ -496,14 +610,4 @@ internal sealed class ResilientExecutor<TRequest, TResponse>
 
         private bool WasTried(EndpointModel endpoint) => ReferenceEquals(endpoint, _tried0) || ReferenceEquals(endpoint, _tried1) || ReferenceEquals(endpoint, _tried2);
     }
-}
-
-/// <summary>An attempt's outcome and duration, for the cluster breakers' predicates.</summary>
-internal sealed class AttemptRecord
-{
-    public static readonly ResiliencePropertyKey<AttemptRecord> Key = new("mesh.attempt");
-
-    public AttemptOutcome Outcome;
-    public TimeSpan Duration;
-    public bool Reported;
 }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Mesh.Configuration;
 using Mesh.Telemetry;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
@@ -206,6 +207,95 @@ public class ResilientExecutorTests
         Assert.That(failure.Message, Is.EqualTo("Service 'backend' (route 'api') did not answer within the route timeout of 00:00:02.5000000 (3 attempt(s))."));
         Assert.That(harness.Transport.Sent, Has.Count.EqualTo(3));
         Assert.That(harness.Cluster.State.ActiveRetries, Is.Zero);
+    }
+
+    [Test]
+    public async Task ExecuteAsync_RetriableAnswerAfterTheRouteTimeout_FailsWithTimeoutWithoutRetrying()
+    {
+        // The transport does not stop at the cancellation: its 503 arrives 1 s after the route's 2 s, when no time is left to retry.
+        using var harness = new ExecutorHarness(ExecutorHarness.Options(2, route: r =>
+        {
+            r.Timeout = TimeSpan.FromSeconds(2);
+            r.Retries = new() { Attempts = 2, RetryOn = "5xx" };
+        }));
+        using var retries = new MetricCollector<long>(harness.Telemetry.Meter, "mesh.client.retries");
+        using var timeouts = new MetricCollector<long>(harness.Telemetry.Meter, "mesh.client.timeouts");
+        harness.Transport.Respond = async _ =>
+        {
+            await Task.Delay(TimeSpan.FromSeconds(3), harness.Time);
+            return 503;
+        };
+
+        var request = harness.SendAsync();
+        await harness.Transport.NextAttemptAsync();
+        harness.Time.Advance(TimeSpan.FromSeconds(2));
+        var completedAtTheTimeout = request.IsCompleted;
+        harness.Time.Advance(TimeSpan.FromSeconds(1));
+
+        var failure = Assert.ThrowsAsync<MeshException>(() => request.WaitAsync(Bound.Timeout));
+        Assert.That(completedAtTheTimeout, Is.False, "the attempt is still running");
+        Assert.That(failure.Message, Is.EqualTo("Service 'backend' (route 'api') did not answer within the route timeout of 00:00:02 (1 attempt(s))."));
+        Assert.That(harness.Transport.Sent, Has.Count.EqualTo(1));
+        Assert.That(retries.GetMeasurementSnapshot(), Is.Empty);
+        Assert.That(timeouts.GetMeasurementSnapshot().Single().Tags[MeshTelemetry.Tags.TimeoutKind], Is.EqualTo("total"));
+        Assert.That(harness.Cluster.State.ActiveRetries, Is.Zero);
+    }
+
+    [Test]
+    public async Task ExecuteAsync_CallerCancelsDuringAnAttemptWithTimeouts_ThrowsTheCancellationAndReportsNothing()
+    {
+        using var harness = new ExecutorHarness(ExecutorHarness.Options(
+            2,
+            s => s.OutlierDetection = new() { Consecutive5xxErrors = 1 },
+            r =>
+            {
+                r.Timeout = TimeSpan.FromSeconds(10);
+                r.Retries = new() { Attempts = 2, RetryOn = "reset", PerTryTimeout = TimeSpan.FromSeconds(3) };
+            }));
+        using var timeouts = new MetricCollector<long>(harness.Telemetry.Meter, "mesh.client.timeouts");
+        using var caller = new CancellationTokenSource();
+        harness.Transport.Respond = FakeTransport.Hang;
+
+        var request = harness.SendAsync(cancellationToken: caller.Token);
+        var attempt = await harness.Transport.NextAttemptAsync();
+        await caller.CancelAsync();
+
+        Assert.That(async () => await request.WaitAsync(Bound.Timeout), Throws.InstanceOf<OperationCanceledException>());
+        Assert.That(attempt.Token.IsCancellationRequested, Is.True, "the caller's cancellation reached the attempt");
+        Assert.That(harness.Transport.Sent, Has.Count.EqualTo(1), "not retried");
+        Assert.That(timeouts.GetMeasurementSnapshot(), Is.Empty, "not a timeout");
+        Assert.That(attempt.Endpoint.State.Outlier.IntervalFailures, Is.Zero, "not the endpoint's failure");
+        Assert.That(attempt.Endpoint.State.InFlight, Is.Zero);
+        Assert.That(harness.Cluster.State.ActiveRequests, Is.Zero);
+    }
+
+    [Test]
+    public async Task ExecuteAsync_TransportLeavesItsSpanCurrent_RetryEventAndNextAttemptBelongToTheRequestSpan()
+    {
+        // The HTTP transport starts its attempt span as the current activity, as a synchronous method in the executor's flow.
+        using var source = new ActivitySource("Mesh.Core.Tests.Attempts");
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = s => s.Name == source.Name || s.Name == MeshTelemetry.Name,
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+        };
+        ActivitySource.AddActivityListener(listener);
+        using var harness = new ExecutorHarness(ExecutorHarness.Options(2, route: r => r.Retries = new() { Attempts = 1, RetryOn = "5xx" }));
+        var parents = new List<Activity?>();
+        harness.Transport.Respond = a =>
+        {
+            parents.Add(Activity.Current);
+            source.StartActivity("attempt");
+            return ValueTask.FromResult(a.Index == 0 ? 503 : 200);
+        };
+
+        using var requestSpan = source.StartActivity("request");
+        var status = await harness.SendAndWaitAsync();
+
+        Assert.That(status, Is.EqualTo(200));
+        Assert.That(parents, Is.EqualTo(new[] { requestSpan, requestSpan }));
+        Assert.That(requestSpan!.Events.Select(e => e.Name), Is.EqualTo(new[] { "mesh.retry" }));
+        Assert.That(Activity.Current, Is.SameAs(requestSpan));
     }
 
     [Test]
