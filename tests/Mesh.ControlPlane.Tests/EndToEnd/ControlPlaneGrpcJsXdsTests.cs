@@ -17,7 +17,7 @@ public sealed class ControlPlaneGrpcJsXdsTests
     {
         if (!ControlPlaneNodeInterop.NodeAvailable)
         {
-            Assert.Ignore("Node.js is not installed");
+            Assert.Fail("Node.js is not on PATH; the interop tests drive @grpc/grpc-js-xds and need Node.js 20 or later");
         }
 
         // Arrange: the seed objects for a gRPC service "backend" on port 8080, backends from backend.js.
