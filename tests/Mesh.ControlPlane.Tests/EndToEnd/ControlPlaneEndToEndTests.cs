@@ -3,6 +3,7 @@ using System.Text.Json;
 using Mesh.ControlPlane.Configuration;
 using Mesh.ControlPlane.Hosting;
 using Mesh.ControlPlane.Tests.Infrastructure;
+using Mesh.Xds.Tests.EndToEnd;
 using Microsoft.Extensions.DependencyInjection;
 using static Mesh.ControlPlane.Tests.Infrastructure.TranslationTestObjects;
 
@@ -22,14 +23,14 @@ public sealed class ControlPlaneEndToEndTests
     public async Task SeedScenario_OwnClient_SplitsEightyTwentyAndRoutesCanaryToV2()
     {
         // Arrange: backends v1 (two) and v2; the seed objects point at them.
-        await using var v1a = await ControlPlaneTestBackend.StartAsync("v1a");
-        await using var v1b = await ControlPlaneTestBackend.StartAsync("v1b");
-        await using var v2 = await ControlPlaneTestBackend.StartAsync("v2");
+        await using var v1a = await NamedHttpBackend.StartAsync("v1a");
+        await using var v1b = await NamedHttpBackend.StartAsync("v1b");
+        await using var v2 = await NamedHttpBackend.StartAsync("v2");
         var store = new ConfigStore();
         store.Register("test");
         store.Replace("test", Seed(v1a.Port, v1b.Port, v2.Port));
         store.MarkSynced("test");
-        await using var controlPlane = await ControlPlaneApp.StartAsync(new ControlPlaneOptions { Store = store, XdsListen = "127.0.0.1:0", AdminListen = "127.0.0.1:0" }).WaitAsync(ControlPlaneTestBackend.Timeout);
+        await using var controlPlane = await ControlPlaneApp.StartAsync(new ControlPlaneOptions { Store = store, XdsListen = "127.0.0.1:0", AdminListen = "127.0.0.1:0" }).WaitAsync(TestWait.Timeout);
         await using var client = await StartClientAsync(controlPlane.XdsPort);
 
         // Act: 1,000 plain requests and 100 canary requests.
@@ -54,28 +55,28 @@ public sealed class ControlPlaneEndToEndTests
     public async Task StoreChange_ReachesTraffic_AndAnInvalidEditKeepsTheLastValidObject()
     {
         // Arrange
-        await using var v1 = await ControlPlaneTestBackend.StartAsync("v1");
-        await using var v2 = await ControlPlaneTestBackend.StartAsync("v2");
+        await using var v1 = await NamedHttpBackend.StartAsync("v1");
+        await using var v2 = await NamedHttpBackend.StartAsync("v2");
         var store = new ConfigStore();
         store.Replace("test", Seed(v1.Port, v1.Port, v2.Port));
         store.MarkSynced("test");
-        await using var controlPlane = await ControlPlaneApp.StartAsync(new ControlPlaneOptions { Store = store, XdsListen = "127.0.0.1:0", AdminListen = "127.0.0.1:0" }).WaitAsync(ControlPlaneTestBackend.Timeout);
+        await using var controlPlane = await ControlPlaneApp.StartAsync(new ControlPlaneOptions { Store = store, XdsListen = "127.0.0.1:0", AdminListen = "127.0.0.1:0" }).WaitAsync(TestWait.Timeout);
         await using var client = await StartClientAsync(controlPlane.XdsPort);
 
         // Act 1: all plain traffic to v2.
         store.Upsert("test", VirtualService(0, 100));
-        await ControlPlaneTestBackend.UntilAsync(() => controlPlane.Host.Status.Published >= 2, "the change is published");
+        await TestWait.UntilAsync(() => controlPlane.Host.Status.Published >= 2, "the change is published");
         await UntilTrafficAsync(client.Http, answers => answers.All(a => a == "v2"), "plain traffic on v2 only");
 
         // Act 2: an invalid edit (weights add up to 90) is reported and changes nothing.
         store.Upsert("test", VirtualService(70, 20));
-        await ControlPlaneTestBackend.UntilAsync(() => controlPlane.Host.Status.Published >= 3, "the next translation runs");
+        await TestWait.UntilAsync(() => controlPlane.Host.Status.Published >= 3, "the next translation runs");
         Assert.That(controlPlane.Host.Status.Errors, Has.Some.Contains("the weights add up to 90"));
         var answers = await SendAsync(client.Http, 50, canary: false);
         Assert.That(answers, Is.EqualTo(new Dictionary<string, int> { ["v2"] = 50 }), "the last valid VirtualService stays in force");
 
         // Assert: the admin endpoints.
-        using var admin = new HttpClient { BaseAddress = controlPlane.AdminAddress, Timeout = ControlPlaneTestBackend.Timeout };
+        using var admin = new HttpClient { BaseAddress = controlPlane.AdminAddress, Timeout = TestWait.Timeout };
         Assert.That((await admin.GetAsync(new Uri("/healthz", UriKind.Relative))).StatusCode, Is.EqualTo(HttpStatusCode.OK));
         Assert.That((await admin.GetAsync(new Uri("/readyz", UriKind.Relative))).StatusCode, Is.EqualTo(HttpStatusCode.OK));
         using var dump = JsonDocument.Parse(await admin.GetStringAsync(new Uri("/debug/config_dump", UriKind.Relative)));
@@ -92,7 +93,7 @@ public sealed class ControlPlaneEndToEndTests
 
     private static async Task UntilTrafficAsync(HttpClient http, Func<IReadOnlyList<string>, bool> condition, string what)
     {
-        var deadline = DateTime.UtcNow + ControlPlaneTestBackend.Timeout;
+        var deadline = DateTime.UtcNow + TestWait.Timeout;
         while (true)
         {
             var answers = new List<string>();
@@ -141,10 +142,10 @@ public sealed class ControlPlaneEndToEndTests
             o.Targets.Add(Target);
             o.Bootstrap = $$"""{ "xds_servers": [ { "server_uri": "127.0.0.1:{{xdsPort}}", "channel_creds": [ { "type": "insecure" } ] } ], "node": { "id": "e2e", "cluster": "frontend" } }""";
         });
-        services.AddHttpClient("backend", c => c.Timeout = ControlPlaneTestBackend.Timeout).AddMesh();
+        services.AddHttpClient("backend", c => c.Timeout = TestWait.Timeout).AddMesh();
         var provider = services.BuildServiceProvider();
         var state = provider.GetRequiredService<MeshState>();
-        await ControlPlaneTestBackend.UntilAsync(() => state.Current.TryGetService("backend.demo.svc.cluster.local", out var s) && s.Routes.Length > 0, "the first xDS configuration reaches the client");
+        await TestWait.UntilAsync(() => state.Current.TryGetService("backend.demo.svc.cluster.local", out var s) && s.Routes.Length > 0, "the first xDS configuration reaches the client");
         return new ClientHost(provider, provider.GetRequiredService<IHttpClientFactory>().CreateClient("backend"));
     }
 
