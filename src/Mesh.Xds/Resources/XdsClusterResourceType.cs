@@ -31,7 +31,7 @@ namespace Mesh.Xds.Resources;
 internal sealed class XdsClusterResourceType : XdsResourceType<Cluster>
 {
     /// <summary>The type URL of clusters.</summary>
-    public const string ClusterTypeUrl = "type.googleapis.com/envoy.config.cluster.v3.Cluster";
+    public const string ClusterTypeUrl = Server.XdsResourceSnapshot.ClusterTypeUrl;
 
     /// <summary>Envoy's and gRPC's bound on ring sizes (gRFC A42): 8M entries.</summary>
     public const int MaxRingSize = 8 * 1024 * 1024;

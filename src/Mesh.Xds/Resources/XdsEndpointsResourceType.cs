@@ -17,7 +17,7 @@ namespace Mesh.Xds.Resources;
 internal sealed class XdsEndpointsResourceType : XdsResourceType<ClusterLoadAssignment>
 {
     /// <summary>The type URL of cluster load assignments.</summary>
-    public const string EndpointsTypeUrl = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment";
+    public const string EndpointsTypeUrl = Server.XdsResourceSnapshot.ClusterLoadAssignmentTypeUrl;
 
     private XdsEndpointsResourceType()
     {

@@ -13,7 +13,7 @@ namespace Mesh.Xds.Resources;
 internal sealed class XdsListenerResourceType : XdsResourceType<Listener>
 {
     /// <summary>The type URL of listeners.</summary>
-    public const string ListenerTypeUrl = "type.googleapis.com/envoy.config.listener.v3.Listener";
+    public const string ListenerTypeUrl = Server.XdsResourceSnapshot.ListenerTypeUrl;
 
     private XdsListenerResourceType()
     {

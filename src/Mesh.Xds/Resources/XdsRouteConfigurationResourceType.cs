@@ -22,7 +22,7 @@ namespace Mesh.Xds.Resources;
 internal sealed class XdsRouteConfigurationResourceType : XdsResourceType<RouteConfiguration>
 {
     /// <summary>The type URL of route configurations.</summary>
-    public const string RouteConfigurationTypeUrl = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration";
+    public const string RouteConfigurationTypeUrl = Server.XdsResourceSnapshot.RouteConfigurationTypeUrl;
 
     /// <summary>gRFC A44: at most this many retries; the mesh's model allows 10.</summary>
     private const int MaxRetries = 10;
