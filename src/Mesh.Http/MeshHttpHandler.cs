@@ -184,8 +184,8 @@ internal sealed class MeshHttpHandler : DelegatingHandler, IAttemptTransport<Htt
 
     AttemptFailure IAttemptTransport<HttpRequestMessage, HttpResponseMessage>.Classify(Exception exception) => ClassifyException(exception);
 
-    HttpResponseMessage IAttemptTransport<HttpRequestMessage, HttpResponseMessage>.CreateLocalReply(HttpRequestMessage request, int statusCode) =>
-        new((HttpStatusCode)statusCode)
+    HttpResponseMessage IAttemptTransport<HttpRequestMessage, HttpResponseMessage>.CreateLocalReply(HttpRequestMessage request, FaultPolicy fault) =>
+        new((HttpStatusCode)fault.AbortStatus)
         {
             RequestMessage = request,
             Content = new StringContent("fault injected by the mesh"),

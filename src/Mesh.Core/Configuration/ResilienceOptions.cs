@@ -62,6 +62,12 @@ public sealed class FaultAbortOptions
     /// <summary>The status code of the local answer, 200 to 599.</summary>
     public int HttpStatus { get; set; } = 503;
 
+    /// <summary>
+    /// The gRPC status (1 to 16) a gRPC call is aborted with. When not set, a gRPC call gets the status gRPC maps
+    /// <see cref="HttpStatus"/> to (503 → UNAVAILABLE, gRFC A33); an HTTP request always gets <see cref="HttpStatus"/>.
+    /// </summary>
+    public int? GrpcStatus { get; set; }
+
     /// <summary>Share of requests aborted, 0 to 100 (fractions allowed).</summary>
     public double Percentage { get; set; } = 100;
 }

@@ -15,6 +15,8 @@ public sealed class ClusterModel
     private readonly Func<ImmutableArray<EndpointModel>, EndpointPicker> _createPicker;
     private readonly Lock _refreshLock = new();
     private EndpointPicker _picker = EmptyPicker.Instance;
+    private ImmutableArray<EndpointModel> _candidates = [];
+    private int _candidatesVersion;
 
     internal ClusterModel(
         string name,
@@ -58,6 +60,25 @@ public sealed class ClusterModel
     public bool IsInPanic { get; private set; }
 
     internal EndpointPicker Picker => Volatile.Read(ref _picker);
+
+    /// <summary>The endpoints the current picker picks among (usable, not ejected unless in panic).</summary>
+    internal ImmutableArray<EndpointModel> Candidates => _candidates;
+
+    /// <summary>Changes whenever <see cref="Candidates"/> are rebuilt, so a transport's own pickers know when theirs are stale.</summary>
+    internal int CandidatesVersion => Volatile.Read(ref _candidatesVersion);
+
+    /// <summary>Builds a picker of the cluster's policy over other candidates (a transport's reachable subset).</summary>
+    internal EndpointPicker CreatePicker(ImmutableArray<EndpointModel> candidates)
+    {
+        try
+        {
+            return _createPicker(candidates);
+        }
+        catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or OverflowException)
+        {
+            return EmptyPicker.Instance;
+        }
+    }
 
     internal RequestHashPolicy? HashPolicy { get; }
 
@@ -104,18 +125,12 @@ public sealed class ClusterModel
             }
 
             IsInPanic = panic;
-            EndpointPicker picker;
-            try
-            {
-                picker = _createPicker(candidates);
-            }
-            catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or OverflowException)
-            {
-                // A failing custom policy must not take the mesh down; the cluster then reports no usable endpoint.
-                picker = EmptyPicker.Instance;
-            }
 
+            // A failing custom policy must not take the mesh down; the cluster then reports no usable endpoint.
+            var picker = CreatePicker(candidates);
+            _candidates = candidates;
             Volatile.Write(ref _picker, picker);
+            Interlocked.Increment(ref _candidatesVersion);
         }
     }
 

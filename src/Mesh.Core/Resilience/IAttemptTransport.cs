@@ -1,3 +1,4 @@
+using Mesh.LoadBalancing;
 using Mesh.Model;
 
 namespace Mesh.Resilience;
@@ -17,6 +18,12 @@ internal interface IAttemptTransport<TRequest, TResponse>
     /// <summary>Classifies an exception thrown by <see cref="SendAsync"/> (not a cancellation).</summary>
     AttemptFailure Classify(Exception exception);
 
-    /// <summary>A locally made response with this status, for injected aborts.</summary>
-    TResponse CreateLocalReply(TRequest request, int statusCode);
+    /// <summary>A locally made response for an injected abort (its HTTP status, or for gRPC its gRPC status).</summary>
+    TResponse CreateLocalReply(TRequest request, FaultPolicy fault);
+
+    /// <summary>
+    /// Picks the endpoint of an attempt. By default the cluster's policy picks among its usable endpoints; a
+    /// transport with its own view of connectivity (gRPC's subchannels) picks among the endpoints it can reach now.
+    /// </summary>
+    EndpointModel? Pick(ClusterModel cluster, in PickContext pick) => cluster.Pick(in pick);
 }

@@ -74,7 +74,7 @@ internal sealed class ResilientExecutor<TRequest, TResponse>
             {
                 CountFault(service, "abort");
                 MeshTelemetry.AddEvent("mesh.fault", MeshTelemetry.Tags.FaultKind, "abort", MeshTelemetry.Tags.StatusCode, MeshTelemetry.StatusCode(fault.AbortStatus));
-                return _transport.CreateLocalReply(request, fault.AbortStatus);
+                return _transport.CreateLocalReply(request, fault);
             }
         }
 
@@ -111,7 +111,7 @@ internal sealed class ResilientExecutor<TRequest, TResponse>
                 AttemptOutcome outcome = default;
                 try
                 {
-                    endpoint = tried.Pick(cluster, in pick) ?? throw NoUsableEndpointFailure(service, route, cluster);
+                    endpoint = tried.Pick(_transport, cluster, in pick) ?? throw NoUsableEndpointFailure(service, route, cluster);
 
                     // Admission comes before the breakers, so an overflow never counts in a breaker's window.
                     if (!cluster.State.TryAdmit() && !await cluster.State.AdmitAsync(token).ConfigureAwait(false))
@@ -256,7 +256,7 @@ internal sealed class ResilientExecutor<TRequest, TResponse>
     public bool TryBeginAttempt(ClusterModel cluster, in PickContext pick, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out EndpointModel? endpoint, out long start)
     {
         start = 0;
-        endpoint = cluster.Pick(in pick);
+        endpoint = _transport.Pick(cluster, in pick);
         if (endpoint is null || !cluster.State.TryAdmit())
         {
             endpoint = null;
@@ -265,6 +265,18 @@ internal sealed class ResilientExecutor<TRequest, TResponse>
 
         endpoint.State.OnRequestStarted();
         start = _time.GetTimestamp();
+        return true;
+    }
+
+    /// <summary>Draws an injected abort for a request that does not go through <see cref="ExecuteAsync"/> (a stream), counting it.</summary>
+    public bool TryInjectAbort(ServiceModel service, FaultPolicy fault)
+    {
+        if (!fault.HasAbort || !Chance(fault.AbortPercentage))
+        {
+            return false;
+        }
+
+        CountFault(service, "abort");
         return true;
     }
 
@@ -346,7 +358,7 @@ internal sealed class ResilientExecutor<TRequest, TResponse>
     {
         var index = Interlocked.Increment(ref call.Attempts) - 1;
         var cluster = call.Cluster;
-        var endpoint = call.PickEndpoint() ?? throw NoUsableEndpointFailure(call.Service, call.Route, cluster);
+        var endpoint = call.PickEndpoint(_transport) ?? throw NoUsableEndpointFailure(call.Service, call.Route, cluster);
 
         // Admission comes before the breakers, so an overflow never counts in a breaker's window.
         var clusterState = cluster.State;
@@ -528,12 +540,12 @@ internal sealed class ResilientExecutor<TRequest, TResponse>
         private EndpointModel? _second;
         private EndpointModel? _third;
 
-        public EndpointModel? Pick(ClusterModel cluster, in PickContext pick)
+        public EndpointModel? Pick(IAttemptTransport<TRequest, TResponse> transport, ClusterModel cluster, in PickContext pick)
         {
             EndpointModel? endpoint = null;
             for (var i = 0; i < 4; i++)
             {
-                endpoint = cluster.Pick(in pick);
+                endpoint = transport.Pick(cluster, in pick);
                 if (endpoint is null || _first is null || !WasTried(endpoint))
                 {
                     break;
@@ -585,12 +597,12 @@ internal sealed class ResilientExecutor<TRequest, TResponse>
         public CancellationToken CallerToken { get; } = callerToken;
 
         /// <summary>Picks an endpoint, preferring one this request has not tried yet (Envoy's previous_hosts retry predicate, up to three re-picks).</summary>
-        public EndpointModel? PickEndpoint()
+        public EndpointModel? PickEndpoint(IAttemptTransport<TRequest, TResponse> transport)
         {
             EndpointModel? endpoint = null;
             for (var i = 0; i < 4; i++)
             {
-                endpoint = Cluster.Pick(in _pick);
+                endpoint = transport.Pick(Cluster, in _pick);
                 if (endpoint is null || _tried0 is null || !WasTried(endpoint))
                 {
                     break;

@@ -27,6 +27,21 @@ public enum RetryOn
 
     /// <summary><c>retriable-4xx</c>: 409 Conflict.</summary>
     Retriable4xx = 32,
+
+    /// <summary><c>cancelled</c>: a gRPC call ended with CANCELLED.</summary>
+    Cancelled = 64,
+
+    /// <summary><c>deadline-exceeded</c>: a gRPC call ended with DEADLINE_EXCEEDED (or its per-try timeout passed).</summary>
+    DeadlineExceeded = 128,
+
+    /// <summary><c>internal</c>: a gRPC call ended with INTERNAL.</summary>
+    Internal = 256,
+
+    /// <summary><c>resource-exhausted</c>: a gRPC call ended with RESOURCE_EXHAUSTED.</summary>
+    ResourceExhausted = 512,
+
+    /// <summary><c>unavailable</c>: a gRPC call ended with UNAVAILABLE, which is also how gRPC reports a failed connection.</summary>
+    Unavailable = 1024,
 }
 
 /// <summary>A route's validated retry settings: conditions, count, per-try timeout and Envoy's jittered exponential backoff.</summary>
@@ -40,6 +55,11 @@ public sealed class RetryPolicy
         ["connect-failure"] = RetryOn.ConnectFailure,
         ["retriable-status-codes"] = RetryOn.RetriableStatusCodes,
         ["retriable-4xx"] = RetryOn.Retriable4xx,
+        ["cancelled"] = RetryOn.Cancelled,
+        ["deadline-exceeded"] = RetryOn.DeadlineExceeded,
+        ["internal"] = RetryOn.Internal,
+        ["resource-exhausted"] = RetryOn.ResourceExhausted,
+        ["unavailable"] = RetryOn.Unavailable,
     }.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase);
 
     internal RetryPolicy(int retries, TimeSpan? perTryTimeout, RetryOn retryOn, FrozenSet<int> retriableStatusCodes, TimeSpan backoffBase, TimeSpan backoffMax)
@@ -70,7 +90,11 @@ public sealed class RetryPolicy
     /// <summary>The backoff cap.</summary>
     public TimeSpan BackoffMaxInterval { get; }
 
-    /// <summary>Whether the outcome meets one of the retry conditions.</summary>
+    /// <summary>
+    /// Whether the outcome meets one of the retry conditions. A gRPC call's status is matched by the gRPC
+    /// conditions only (gRFC A44), as Envoy does: the HTTP status of a gRPC error is 200. gRPC reports a call
+    /// that never reached a server (refused, reset) as UNAVAILABLE, so <c>unavailable</c> retries those too.
+    /// </summary>
     public bool IsRetriable(AttemptOutcome outcome)
     {
         var on = RetryOn;
@@ -79,8 +103,22 @@ public sealed class RetryPolicy
             var anyNoAnswer = (on & (RetryOn.ServerError | RetryOn.GatewayError | RetryOn.Reset)) != 0;
             return outcome.Failure switch
             {
-                AttemptFailure.ConnectFailure => anyNoAnswer || (on & RetryOn.ConnectFailure) != 0,
-                AttemptFailure.Reset or AttemptFailure.Timeout => anyNoAnswer,
+                AttemptFailure.ConnectFailure => anyNoAnswer || (on & (RetryOn.ConnectFailure | RetryOn.Unavailable)) != 0,
+                AttemptFailure.Reset => anyNoAnswer || (on & RetryOn.Unavailable) != 0,
+                AttemptFailure.Timeout => anyNoAnswer || (on & RetryOn.DeadlineExceeded) != 0,
+                _ => false,
+            };
+        }
+
+        if (outcome.GrpcStatus is { } grpc)
+        {
+            return grpc switch
+            {
+                1 => (on & RetryOn.Cancelled) != 0,
+                4 => (on & RetryOn.DeadlineExceeded) != 0,
+                8 => (on & RetryOn.ResourceExhausted) != 0,
+                13 => (on & RetryOn.Internal) != 0,
+                14 => (on & RetryOn.Unavailable) != 0,
                 _ => false,
             };
         }

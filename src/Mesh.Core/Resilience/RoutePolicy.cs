@@ -8,8 +8,16 @@ namespace Mesh.Resilience;
 internal sealed record HedgingPolicy(TimeSpan Delay, int MaxAttempts);
 
 /// <summary>Fault injection: a delay and/or a local error answer, each for a percentage of requests.</summary>
-internal sealed record FaultPolicy(TimeSpan Delay, double DelayPercentage, int AbortStatus, double AbortPercentage)
+/// <param name="Delay">The injected delay.</param>
+/// <param name="DelayPercentage">The share of requests delayed, 0 to 100.</param>
+/// <param name="AbortStatus">The HTTP status of an abort.</param>
+/// <param name="AbortPercentage">The share of requests aborted, 0 to 100.</param>
+/// <param name="AbortGrpcStatus">The gRPC status of an abort on a gRPC call; by default gRPC's mapping of <paramref name="AbortStatus"/>.</param>
+internal sealed record FaultPolicy(TimeSpan Delay, double DelayPercentage, int AbortStatus, double AbortPercentage, int? AbortGrpcStatus = null)
 {
+    /// <summary>The gRPC status an aborted gRPC call ends with.</summary>
+    public int AbortGrpcStatusOrMapped => AbortGrpcStatus ?? GrpcStatusMapping.FromHttpStatus(AbortStatus);
+
     public bool HasDelay => DelayPercentage > 0 && Delay > TimeSpan.Zero;
 
     public bool HasAbort => AbortPercentage > 0;
@@ -164,12 +172,17 @@ internal sealed class RoutePolicy
                 errors.Add($"{path}:Abort:HttpStatus = {abort.HttpStatus.ToString(CultureInfo.InvariantCulture)}: must be a status code from 200 to 599, e.g. 503");
             }
 
+            if (abort.GrpcStatus is < 1 or > GrpcStatusMapping.MaxStatus)
+            {
+                errors.Add($"{path}:Abort:GrpcStatus = {abort.GrpcStatus.Value.ToString(CultureInfo.InvariantCulture)}: must be a gRPC status code from 1 to 16, e.g. 14 (UNAVAILABLE)");
+            }
+
             CheckPercentage(abort.Percentage, $"{path}:Abort:Percentage", errors);
         }
 
         return errors.Count != count
             ? null
-            : new FaultPolicy(options.Delay?.FixedDelay ?? TimeSpan.Zero, options.Delay?.Percentage ?? 0, options.Abort?.HttpStatus ?? 0, options.Abort?.Percentage ?? 0);
+            : new FaultPolicy(options.Delay?.FixedDelay ?? TimeSpan.Zero, options.Delay?.Percentage ?? 0, options.Abort?.HttpStatus ?? 0, options.Abort?.Percentage ?? 0, options.Abort?.GrpcStatus);
     }
 
     private static void CheckPercentage(double value, string path, List<string> errors)

@@ -6,6 +6,8 @@ using Google.Protobuf.Collections;
 using Google.Protobuf.WellKnownTypes;
 using HttpFilter = Envoy.Extensions.Filters.Network.HttpConnectionManager.V3.HttpFilter;
 
+using Mesh.Resilience;
+
 namespace Mesh.Xds.Resources;
 
 /// <summary>
@@ -215,30 +217,9 @@ internal static class XdsHttpFilters
 
     /// <summary>
     /// The HTTP status Envoy answers for a gRPC status (Envoy's <c>Grpc::Utility::grpcToHttpStatus</c>), used for
-    /// <c>abort.grpc_status</c>: the mesh's fault model aborts with an HTTP status. A gRPC client then sees the code
-    /// the HTTP-to-gRPC mapping gives for that status (e.g. 503 → UNAVAILABLE), which is not always the configured one.
+    /// <c>abort.grpc_status</c> on HTTP requests; gRPC calls are aborted with the configured gRPC status itself.
     /// </summary>
-    public static int? GrpcToHttpStatus(uint grpcStatus) => grpcStatus switch
-    {
-        0 => 200,
-        1 => 499,
-        2 => 500,
-        3 => 400,
-        4 => 504,
-        5 => 404,
-        6 => 409,
-        7 => 403,
-        8 => 429,
-        9 => 400,
-        10 => 409,
-        11 => 400,
-        12 => 501,
-        13 => 500,
-        14 => 503,
-        15 => 500,
-        16 => 401,
-        _ => null,
-    };
+    public static int? GrpcToHttpStatus(uint grpcStatus) => grpcStatus > GrpcStatusMapping.MaxStatus ? null : GrpcStatusMapping.ToHttpStatus((int)grpcStatus);
 
     private static XdsFaultConfig? ParseFault(ByteString payload, Struct? structValue, string path, List<string> errors)
     {
@@ -278,6 +259,7 @@ internal static class XdsHttpFilters
         }
 
         int? abortStatus = null;
+        int? abortGrpcStatus = null;
         double abortPercentage = 0;
         if (fault.Abort is { } abort)
         {
@@ -296,9 +278,14 @@ internal static class XdsHttpFilters
                     break;
                 case FaultAbort.ErrorTypeOneofCase.GrpcStatus:
                     abortStatus = GrpcToHttpStatus(abort.GrpcStatus);
-                    if (abortStatus is null)
+                    if (abortStatus is null || abort.GrpcStatus == 0)
                     {
-                        errors.Add($"{path}.abort.grpc_status = {XdsFields.Format(abort.GrpcStatus)}: must be a gRPC status code from 0 to 16, e.g. 14 (UNAVAILABLE)");
+                        abortStatus = null;
+                        errors.Add($"{path}.abort.grpc_status = {XdsFields.Format(abort.GrpcStatus)}: must be a gRPC status code from 1 to 16, e.g. 14 (UNAVAILABLE); an abort with OK is not an abort");
+                    }
+                    else
+                    {
+                        abortGrpcStatus = (int)abort.GrpcStatus;
                     }
 
                     break;
@@ -333,7 +320,7 @@ internal static class XdsHttpFilters
             errors.Add($"{path}.max_active_faults = {XdsFields.Format(maxActive)}: a limit on concurrent faults is not supported; remove max_active_faults");
         }
 
-        return errors.Count == count ? new XdsFaultConfig(delay, delayPercentage, abortStatus, abortPercentage) : null;
+        return errors.Count == count ? new XdsFaultConfig(delay, delayPercentage, abortStatus, abortPercentage, abortGrpcStatus) : null;
     }
 
     /// <summary>The message type of a filter config and its bytes, looking inside <c>TypedStruct</c> (gRFC A39).</summary>

@@ -64,7 +64,8 @@ internal sealed record XdsHttpFilter(string Name, XdsHttpFilterKind Kind, XdsFau
 /// <param name="DelayPercentage">The share of requests delayed.</param>
 /// <param name="AbortHttpStatus">The status of the local answer, or <see langword="null"/> for no abort.</param>
 /// <param name="AbortPercentage">The share of requests aborted.</param>
-internal sealed record XdsFaultConfig(TimeSpan? Delay, double DelayPercentage, int? AbortHttpStatus, double AbortPercentage)
+/// <param name="AbortGrpcStatus">The configured gRPC status of the abort, when it was given as one (gRPC calls end with it).</param>
+internal sealed record XdsFaultConfig(TimeSpan? Delay, double DelayPercentage, int? AbortHttpStatus, double AbortPercentage, int? AbortGrpcStatus = null)
 {
     /// <summary>Whether the configuration injects anything at all.</summary>
     public bool IsActive => (Delay is { } delay && delay > TimeSpan.Zero && DelayPercentage > 0) || (AbortHttpStatus is not null && AbortPercentage > 0);

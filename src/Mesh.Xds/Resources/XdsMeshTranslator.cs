@@ -412,7 +412,7 @@ internal static class XdsMeshTranslator
 
         if (config.AbortHttpStatus is { } status && config.AbortPercentage > 0)
         {
-            fault.Abort = new FaultAbortOptions { HttpStatus = status, Percentage = config.AbortPercentage };
+            fault.Abort = new FaultAbortOptions { HttpStatus = status, GrpcStatus = config.AbortGrpcStatus, Percentage = config.AbortPercentage };
         }
 
         return fault;

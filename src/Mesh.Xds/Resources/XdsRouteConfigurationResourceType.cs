@@ -565,10 +565,12 @@ internal sealed class XdsRouteConfigurationResourceType : XdsResourceType<RouteC
         var conditions = new List<string>();
         foreach (var part in policy.RetryOn.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
         {
-            // Envoy's HTTP conditions the mesh implements; gRPC status conditions (cancelled, unavailable, ...) and the
-            // other HTTP ones (refused-stream, reset-before-request, ...) are ignored, as gRPC ignores what it cannot use.
+            // Envoy's HTTP conditions and gRPC's status conditions (gRFC A44) the mesh implements; the other HTTP ones
+            // (refused-stream, reset-before-request, ...) are ignored, as gRPC ignores what it cannot use.
             var name = part.ToLowerInvariant();
-            if (name is "5xx" or "gateway-error" or "reset" or "connect-failure" or "retriable-status-codes" or "retriable-4xx" && !conditions.Contains(name))
+            if (name is "5xx" or "gateway-error" or "reset" or "connect-failure" or "retriable-status-codes" or "retriable-4xx"
+                    or "cancelled" or "deadline-exceeded" or "internal" or "resource-exhausted" or "unavailable"
+                && !conditions.Contains(name))
             {
                 conditions.Add(name);
             }

@@ -105,10 +105,14 @@ public class PickerContractTests
         endpoints[2].State.OnRequestStarted();
         RunPicks(picker, 1_000);
 
-        // Act
-        var before = GC.GetAllocatedBytesForCurrentThread();
-        RunPicks(picker, Picks);
-        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        // Act: the least of three runs, so a tier-up of the JIT on this thread during one run is not counted as the picks'.
+        var allocated = long.MaxValue;
+        for (var run = 0; run < 3 && allocated != 0; run++)
+        {
+            var before = GC.GetAllocatedBytesForCurrentThread();
+            RunPicks(picker, Picks);
+            allocated = Math.Min(allocated, GC.GetAllocatedBytesForCurrentThread() - before);
+        }
 
         // Assert
         Assert.That(allocated, Is.Zero);
@@ -127,10 +131,14 @@ public class PickerContractTests
         var request = TestRequest.Get("/", headers: new() { ["x-user"] = "alice" });
         RunClusterPicks(cluster, ref request, 1_000);
 
-        // Act
-        var before = GC.GetAllocatedBytesForCurrentThread();
-        RunClusterPicks(cluster, ref request, Picks);
-        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        // Act: the least of three runs, so a tier-up of the JIT on this thread during one run is not counted as the picks'.
+        var allocated = long.MaxValue;
+        for (var run = 0; run < 3 && allocated != 0; run++)
+        {
+            var before = GC.GetAllocatedBytesForCurrentThread();
+            RunClusterPicks(cluster, ref request, Picks);
+            allocated = Math.Min(allocated, GC.GetAllocatedBytesForCurrentThread() - before);
+        }
 
         // Assert
         Assert.That(allocated, Is.Zero);

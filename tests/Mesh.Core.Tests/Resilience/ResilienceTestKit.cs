@@ -171,10 +171,10 @@ internal sealed class FakeTransport : IAttemptTransport<string, int>
 
     public AttemptFailure Classify(Exception exception) => exception is FakeFailureException fake ? fake.Failure : AttemptFailure.Reset;
 
-    public int CreateLocalReply(string request, int statusCode)
+    public int CreateLocalReply(string request, FaultPolicy fault)
     {
         Interlocked.Increment(ref _localReplies);
-        return statusCode;
+        return fault.AbortStatus;
     }
 }
 

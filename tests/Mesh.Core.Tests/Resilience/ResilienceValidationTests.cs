@@ -8,7 +8,7 @@ public class ResilienceValidationTests
     private const string Backend = "Mesh:Services:backend";
     private const string Route0 = Backend + ":Routes[0]";
     private const string Retries = Route0 + ":Retries";
-    private const string ValidConditions = "valid conditions are 5xx, connect-failure, gateway-error, reset, retriable-4xx, retriable-status-codes";
+    private const string ValidConditions = "valid conditions are 5xx, cancelled, connect-failure, deadline-exceeded, gateway-error, internal, reset, resource-exhausted, retriable-4xx, retriable-status-codes, unavailable";
     private const string Outlier = Backend + ":OutlierDetection";
     private const string Pool = Backend + ":ConnectionPool";
 

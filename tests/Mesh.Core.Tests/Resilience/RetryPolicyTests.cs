@@ -143,6 +143,37 @@ public class RetryPolicyTests
     public void IsRetriable_LocalFailure_FollowsCondition(RetryOn on, AttemptFailure failure, bool expected) =>
         Assert.That(Policy(on, 418, 503).IsRetriable(AttemptOutcome.FromFailure(failure)), Is.EqualTo(expected));
 
+    [TestCase(RetryOn.Unavailable, 14, true)]
+    [TestCase(RetryOn.Unavailable, 13, false)]
+    [TestCase(RetryOn.Cancelled, 1, true)]
+    [TestCase(RetryOn.DeadlineExceeded, 4, true)]
+    [TestCase(RetryOn.Internal, 13, true)]
+    [TestCase(RetryOn.ResourceExhausted, 8, true)]
+    [TestCase(RetryOn.Unavailable | RetryOn.Internal, 5, false)]
+    [TestCase(RetryOn.ServerError | RetryOn.GatewayError, 14, false)]
+    [TestCase(RetryOn.RetriableStatusCodes, 13, false)]
+    public void IsRetriable_GrpcStatus_MatchesTheGrpcConditionsOnly(RetryOn on, int grpcStatus, bool expected) =>
+        Assert.That(Policy(on, 500, 503).IsRetriable(AttemptOutcome.FromGrpcStatus(grpcStatus)), Is.EqualTo(expected));
+
+    [TestCase(RetryOn.Unavailable, AttemptFailure.ConnectFailure, true)]
+    [TestCase(RetryOn.Unavailable, AttemptFailure.Reset, true)]
+    [TestCase(RetryOn.Unavailable, AttemptFailure.Timeout, false)]
+    [TestCase(RetryOn.DeadlineExceeded, AttemptFailure.Timeout, true)]
+    [TestCase(RetryOn.Cancelled, AttemptFailure.Reset, false)]
+    public void IsRetriable_LocalFailureOfAGrpcCall_IsUnavailableOrDeadlineExceeded(RetryOn on, AttemptFailure failure, bool expected) =>
+        Assert.That(Policy(on).IsRetriable(AttemptOutcome.FromFailure(failure)), Is.EqualTo(expected));
+
+    [Test]
+    public void Parse_GrpcNames_MapToTheirFlags()
+    {
+        var errors = new List<string>();
+
+        var on = RetryPolicy.Parse("cancelled, Deadline-Exceeded,internal,resource-exhausted,unavailable", "path", errors);
+
+        Assert.That(errors, Is.Empty);
+        Assert.That(on, Is.EqualTo(RetryOn.Cancelled | RetryOn.DeadlineExceeded | RetryOn.Internal | RetryOn.ResourceExhausted | RetryOn.Unavailable));
+    }
+
     [Test]
     public void IsRetriable_CodesListedWithoutTheirCondition_AreNotRetried() =>
         Assert.That(Policy(RetryOn.ServerError, 418).IsRetriable(AttemptOutcome.FromStatus(418)), Is.False);
@@ -165,7 +196,7 @@ public class RetryPolicyTests
 
         var on = RetryPolicy.Parse("5xx,timeout,refused-stream", "Mesh:Services:backend:Routes[0]:Retries:RetryOn", errors);
 
-        const string Valid = "valid conditions are 5xx, connect-failure, gateway-error, reset, retriable-4xx, retriable-status-codes";
+        const string Valid = "valid conditions are 5xx, cancelled, connect-failure, deadline-exceeded, gateway-error, internal, reset, resource-exhausted, retriable-4xx, retriable-status-codes, unavailable";
         Assert.That(on, Is.EqualTo(RetryOn.ServerError));
         Assert.That(errors, Is.EqualTo(new[]
         {

@@ -226,22 +226,22 @@ public sealed class ListenerResourceTypeTests
     }
 
     [Test]
-    public void Decode_FaultGrpcStatus_MapsToEnvoysHttpStatus()
+    public void Decode_FaultGrpcStatus_MapsToEnvoysHttpStatusAndKeepsTheGrpcStatus()
     {
-        // Arrange: UNAVAILABLE (14) is answered as 503, as Envoy does.
+        // Arrange: UNAVAILABLE (14) is answered as 503 to HTTP requests, as Envoy does; gRPC calls end with 14 itself.
         var fault = new HTTPFault { Abort = new FaultAbort { GrpcStatus = 14, Percentage = new FractionalPercent { Numerator = 1_000_000, Denominator = FractionalPercent.Types.DenominatorType.Million } } };
 
         // Act
         var listener = Valid<XdsListener>(Type, NewListener(hcm: RdsManager(Target, FaultFilter(fault), RouterFilter())));
 
         // Assert
-        Assert.That(listener.FaultFilter!.Fault, Is.EqualTo(new XdsFaultConfig(null, 0, 503, 100)));
+        Assert.That(listener.FaultFilter!.Fault, Is.EqualTo(new XdsFaultConfig(null, 0, 503, 100, 14)));
     }
 
     [TestCase("header_abort", "abort.header_abort: aborts taken from request headers are not supported")]
     [TestCase("header_delay", "delay.header_delay: delays taken from request headers are not supported")]
     [TestCase("http_status", "abort.http_status = 700: must be an HTTP status from 200 to 599")]
-    [TestCase("grpc_status", "abort.grpc_status = 17: must be a gRPC status code from 0 to 16")]
+    [TestCase("grpc_status", "abort.grpc_status = 17: must be a gRPC status code from 1 to 16")]
     [TestCase("max_active_faults", "max_active_faults = 3: a limit on concurrent faults is not supported")]
     [TestCase("denominator", "abort.percentage.denominator = 9: must be HUNDRED, TEN_THOUSAND or MILLION")]
     public void Decode_FaultTheModelCannotExpress_IsRejected(string field, string expected)

@@ -412,7 +412,7 @@ public sealed class RouteConfigurationResourceTypeTests
     }
 
     [Test]
-    public void Decode_RetryPolicy_KeepsTheHttpConditionsAndBackoff()
+    public void Decode_RetryPolicy_KeepsTheHttpAndGrpcConditionsAndBackoff()
     {
         // Arrange: istiod's default retry_on mixes HTTP and gRPC conditions.
         var retry = new RetryPolicy
@@ -431,7 +431,7 @@ public sealed class RouteConfigurationResourceTypeTests
         var policy = route.Action!.RetryPolicy!;
         Assert.Multiple(() =>
         {
-            Assert.That(policy.RetryOn, Is.EqualTo("connect-failure,retriable-status-codes,5xx"));
+            Assert.That(policy.RetryOn, Is.EqualTo("connect-failure,unavailable,cancelled,retriable-status-codes,5xx"), "refused-stream is an HTTP/2 condition the mesh does not implement");
             Assert.That(policy.NumRetries, Is.EqualTo(2));
             Assert.That(policy.PerTryTimeout, Is.EqualTo(TimeSpan.FromMilliseconds(500)));
             Assert.That(policy.RetriableStatusCodes, Is.EqualTo(new[] { 503 }));
@@ -450,15 +450,26 @@ public sealed class RouteConfigurationResourceTypeTests
         Assert.That(policy, Is.EqualTo(policy with { NumRetries = 1, PerTryTimeout = null, BackoffBase = TimeSpan.FromMilliseconds(25), BackoffMax = TimeSpan.FromMilliseconds(250) }));
     }
 
-    [TestCase("unavailable,cancelled,deadline-exceeded")]
+    [TestCase("refused-stream,reset-before-request")]
     [TestCase("")]
-    public void Decode_RetryPolicyWithoutHttpConditions_HasNoRetries(string retryOn)
+    public void Decode_RetryPolicyWithoutAConditionTheMeshImplements_HasNoRetries(string retryOn)
     {
         // Act
         var action = OnlyRoute(Prefix(), new RouteAction { Cluster = V1, RetryPolicy = new RetryPolicy { RetryOn = retryOn, NumRetries = 3 } }).Action!;
 
         // Assert
         Assert.That(action.RetryPolicy, Is.Null);
+    }
+
+    [Test]
+    public void Decode_RetryPolicyWithGrpcConditionsOnly_RetriesOnThem()
+    {
+        // Act: gRFC A44's conditions are gRPC status names.
+        var policy = OnlyRoute(Prefix(), new RouteAction { Cluster = V1, RetryPolicy = new RetryPolicy { RetryOn = "unavailable,cancelled,deadline-exceeded", NumRetries = 3 } }).Action!.RetryPolicy!;
+
+        // Assert
+        Assert.That(policy.RetryOn, Is.EqualTo("unavailable,cancelled,deadline-exceeded"));
+        Assert.That(policy.NumRetries, Is.EqualTo(3));
     }
 
     [Test]
