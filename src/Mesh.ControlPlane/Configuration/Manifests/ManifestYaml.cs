@@ -35,9 +35,10 @@ internal static partial class ManifestYaml
         ArgumentNullException.ThrowIfNull(text);
         var documents = new List<ManifestYamlDocument>();
         var number = 0;
+        Parser? parser = null;
         try
         {
-            var parser = new Parser(new StringReader(text));
+            parser = new Parser(new StringReader(text));
             parser.Consume<StreamStart>();
             while (!parser.TryConsume<StreamEnd>(out _))
             {
@@ -55,10 +56,47 @@ internal static partial class ManifestYaml
             // The parser reports the document it was in only implicitly: if it failed before finishing the
             // document it had started, that is the one; a failure at the very start of the stream is document 1.
             var document = Math.Max(number, 1);
-            return new ManifestYamlResult(documents, new ManifestYamlError(document, ex.Start.Line, ex.Start.Column, FirstLine(ex.Message)));
+
+            // A scanner error spans from the start of what it was reading to where it failed; the failure is the place to show.
+            var at = ex.End.Line > ex.Start.Line ? ex.End : ex.Start;
+            var (line, column) = (at.Line, at.Column);
+            if (at.Index == 0 && parser?.Current is { } last && last.End.Index > 0)
+            {
+                // Some scanner errors (a tab in the indentation) come without a position: report the first line after the last
+                // good event, or the line with the tab.
+                (line, column) = (last.End.Line, last.End.Column);
+                if (ex.Message.Contains("tab", StringComparison.OrdinalIgnoreCase) && FindTabIndentedLine(text, last.End.Line) is { } tabLine)
+                {
+                    (line, column) = (tabLine, 1);
+                }
+            }
+
+            return new ManifestYamlResult(documents, new ManifestYamlError(document, line, column, FirstLine(ex.Message)));
+        }
+        catch (InvalidOperationException ex)
+        {
+            // The parser reports an event of another kind than the grammar needs (an unclosed flow sequence, ...) this way, not as a YamlException.
+            var at = parser?.Current?.Start ?? Mark.Empty;
+            return new ManifestYamlResult(documents, new ManifestYamlError(Math.Max(number, 1), at.Line, at.Column, FirstLine(ex.Message)));
         }
 
         return new ManifestYamlResult(documents, null);
+    }
+
+    /// <summary>The first line (1-based) at or after <paramref name="fromLine"/> whose indentation holds a tab.</summary>
+    private static long? FindTabIndentedLine(string text, long fromLine)
+    {
+        var lines = text.Split('\n');
+        for (var i = (int)Math.Max(fromLine - 1, 0); i < lines.Length; i++)
+        {
+            var indentation = lines[i].AsSpan(0, lines[i].Length - lines[i].AsSpan().TrimStart(" \t").Length);
+            if (indentation.Contains('\t'))
+            {
+                return i + 1;
+            }
+        }
+
+        return null;
     }
 
     private static string FirstLine(string message)
