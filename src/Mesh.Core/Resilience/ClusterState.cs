@@ -184,6 +184,13 @@ internal sealed partial class ClusterState
         }
     }
 
+    /// <summary>Counts a request refused at max requests without queueing (gRPC's circuit breaking); always false.</summary>
+    public bool RefuseOverflow()
+    {
+        Overflow("max_requests");
+        return false;
+    }
+
     /// <summary>Returns an admission.</summary>
     public void Release()
     {

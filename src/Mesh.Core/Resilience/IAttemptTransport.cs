@@ -26,4 +26,10 @@ internal interface IAttemptTransport<TRequest, TResponse>
     /// transport with its own view of connectivity (gRPC's subchannels) picks among the endpoints it can reach now.
     /// </summary>
     EndpointModel? Pick(ClusterModel cluster, in PickContext pick) => cluster.Pick(in pick);
+
+    /// <summary>
+    /// Whether a request over the cluster's max requests waits in its pending queue (Envoy's max_pending_requests, for
+    /// HTTP). gRPC has no such queue (gRFC A32): the overflow fails at once.
+    /// </summary>
+    bool QueuesOverflow => true;
 }

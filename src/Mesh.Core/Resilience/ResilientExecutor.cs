@@ -114,7 +114,7 @@ internal sealed class ResilientExecutor<TRequest, TResponse>
                     endpoint = tried.Pick(_transport, cluster, in pick) ?? throw NoUsableEndpointFailure(service, route, cluster);
 
                     // Admission comes before the breakers, so an overflow never counts in a breaker's window.
-                    if (!cluster.State.TryAdmit() && !await cluster.State.AdmitAsync(token).ConfigureAwait(false))
+                    if (!cluster.State.TryAdmit() && !(_transport.QueuesOverflow ? await cluster.State.AdmitAsync(token).ConfigureAwait(false) : cluster.State.RefuseOverflow()))
                     {
                         throw OverflowFailure(service, cluster);
                     }
@@ -362,7 +362,7 @@ internal sealed class ResilientExecutor<TRequest, TResponse>
 
         // Admission comes before the breakers, so an overflow never counts in a breaker's window.
         var clusterState = cluster.State;
-        if (!await clusterState.AdmitAsync(cancellationToken).ConfigureAwait(false))
+        if (!clusterState.TryAdmit() && !(_transport.QueuesOverflow ? await clusterState.AdmitAsync(cancellationToken).ConfigureAwait(false) : clusterState.RefuseOverflow()))
         {
             throw OverflowFailure(call.Service, cluster);
         }

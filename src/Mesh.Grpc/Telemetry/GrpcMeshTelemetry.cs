@@ -1,0 +1,105 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using Grpc.Core;
+using Mesh.Telemetry;
+
+namespace Mesh.Grpc.Telemetry;
+
+/// <summary>
+/// Mesh.Grpc's instruments on the <c>Mesh.Grpc</c> meter, named as gRPC's OpenTelemetry metrics (gRFC A66):
+/// <c>grpc.client.call.duration</c>, <c>grpc.client.attempt.started</c>, <c>grpc.client.attempt.duration</c>,
+/// tagged with <c>grpc.method</c>, <c>grpc.target</c>, <c>grpc.status</c> and the mesh's route and cluster. Retries,
+/// overflows (drops), faults and ejections are counted by the <c>Mesh</c> meter, as for HTTP.
+/// </summary>
+public sealed class GrpcMeshTelemetry
+{
+    /// <summary>The meter's name.</summary>
+    public const string Name = "Mesh.Grpc";
+
+    private static readonly string[] StatusNames = Enum.GetValues<StatusCode>().OrderBy(c => (int)c).Select(StatusName).ToArray();
+
+    internal GrpcMeshTelemetry(IMeterFactory meterFactory)
+    {
+        ArgumentNullException.ThrowIfNull(meterFactory);
+        Meter = meterFactory.Create(Name);
+        double[] buckets = [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+        CallDuration = Meter.CreateHistogram("grpc.client.call.duration", "s", "Duration of gRPC calls through the mesh, from the application's view, across every attempt.", advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = buckets });
+        AttemptsStarted = Meter.CreateCounter<long>("grpc.client.attempt.started", "{attempt}", "Attempts of gRPC calls started, including retries and hedges.");
+        AttemptDuration = Meter.CreateHistogram("grpc.client.attempt.duration", "s", "Duration of each attempt of a gRPC call.", advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = buckets });
+    }
+
+    /// <summary>The meter.</summary>
+    public Meter Meter { get; }
+
+    internal Histogram<double> CallDuration { get; }
+
+    internal Counter<long> AttemptsStarted { get; }
+
+    internal Histogram<double> AttemptDuration { get; }
+
+    /// <summary>The status as gRFC A66 tags it, e.g. <c>UNAVAILABLE</c>.</summary>
+    internal static string StatusTag(StatusCode code) => (int)code is >= 0 and <= 16 ? StatusNames[(int)code] : code.ToString();
+
+    internal void RecordCall(string method, string target, string route, string cluster, StatusCode status, TimeSpan elapsed)
+    {
+        if (!CallDuration.Enabled)
+        {
+            return;
+        }
+
+        var tags = new TagList
+        {
+            { "grpc.method", method },
+            { "grpc.target", target },
+            { "grpc.status", StatusTag(status) },
+            { MeshTelemetry.Tags.Route, route },
+            { MeshTelemetry.Tags.Cluster, cluster },
+        };
+        CallDuration.Record(elapsed.TotalSeconds, tags);
+    }
+
+    internal void RecordAttemptStarted(string method, string target)
+    {
+        if (AttemptsStarted.Enabled)
+        {
+            AttemptsStarted.Add(1, new KeyValuePair<string, object?>("grpc.method", method), new KeyValuePair<string, object?>("grpc.target", target));
+        }
+    }
+
+    internal void RecordAttempt(string method, string target, StatusCode status, TimeSpan elapsed)
+    {
+        if (!AttemptDuration.Enabled)
+        {
+            return;
+        }
+
+        var tags = new TagList
+        {
+            { "grpc.method", method },
+            { "grpc.target", target },
+            { "grpc.status", StatusTag(status) },
+        };
+        AttemptDuration.Record(elapsed.TotalSeconds, tags);
+    }
+
+    private static string StatusName(StatusCode code) => code switch
+    {
+        StatusCode.OK => "OK",
+        StatusCode.Cancelled => "CANCELLED",
+        StatusCode.Unknown => "UNKNOWN",
+        StatusCode.InvalidArgument => "INVALID_ARGUMENT",
+        StatusCode.DeadlineExceeded => "DEADLINE_EXCEEDED",
+        StatusCode.NotFound => "NOT_FOUND",
+        StatusCode.AlreadyExists => "ALREADY_EXISTS",
+        StatusCode.PermissionDenied => "PERMISSION_DENIED",
+        StatusCode.ResourceExhausted => "RESOURCE_EXHAUSTED",
+        StatusCode.FailedPrecondition => "FAILED_PRECONDITION",
+        StatusCode.Aborted => "ABORTED",
+        StatusCode.OutOfRange => "OUT_OF_RANGE",
+        StatusCode.Unimplemented => "UNIMPLEMENTED",
+        StatusCode.Internal => "INTERNAL",
+        StatusCode.Unavailable => "UNAVAILABLE",
+        StatusCode.DataLoss => "DATA_LOSS",
+        _ => "UNAUTHENTICATED",
+    };
+}
