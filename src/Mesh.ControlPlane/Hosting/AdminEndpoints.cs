@@ -29,17 +29,17 @@ internal static class AdminEndpoints
         RandomConfig.Descriptor,
         RoundRobinConfig.Descriptor)));
 
-    public static void Map(WebApplication app, IConfigStore store, ControlPlaneHost host, XdsSnapshotCache cache)
+    public static void Map(WebApplication app, IConfigStore store, ControlPlaneHost host, XdsSnapshotCache cache, Func<IEnumerable<string>> sourceProblems)
     {
         app.MapGet("/healthz", static () => Results.Text("ok\n"));
         app.MapGet("/readyz", () => store.IsSynced && host.Status.Snapshot is not null
             ? Results.Text("ready\n")
             : Results.Text(store.IsSynced ? "no snapshot published yet\n" : "sources not synced yet\n", statusCode: StatusCodes.Status503ServiceUnavailable));
-        app.MapGet("/debug/config_dump", () => Results.Text(ConfigDump(host.Status).ToJsonString(), "application/json"));
+        app.MapGet("/debug/config_dump", () => Results.Text(ConfigDump(host.Status, sourceProblems()).ToJsonString(), "application/json"));
         app.MapGet("/debug/clients", () => Results.Text(Clients(cache).ToJsonString(), "application/json"));
     }
 
-    internal static JsonObject ConfigDump(ControlPlaneStatus status)
+    internal static JsonObject ConfigDump(ControlPlaneStatus status, IEnumerable<string>? sourceProblems = null)
     {
         var resources = new JsonObject();
         if (status.Snapshot is { } snapshot)
@@ -62,6 +62,7 @@ internal static class AdminEndpoints
             ["published"] = status.Published,
             ["errors"] = new JsonArray([.. status.Errors.Select(static e => (JsonNode?)e)]),
             ["warnings"] = new JsonArray([.. status.Warnings.Select(static w => (JsonNode?)w)]),
+            ["sourceProblems"] = new JsonArray([.. (sourceProblems ?? []).Select(static p => (JsonNode?)p)]),
             ["resources"] = resources,
         };
     }

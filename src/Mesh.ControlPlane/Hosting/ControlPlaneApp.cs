@@ -89,17 +89,21 @@ public sealed class ControlPlaneApp : IAsyncDisposable
         var adminBuilder = WebApplication.CreateSlimBuilder();
         Configure(adminBuilder, loggerFactory, options.AdminListen, HttpProtocols.Http1);
         var admin = adminBuilder.Build();
-        AdminEndpoints.Map(admin, store, host, cache);
-
         var sources = new List<IHostedService>();
+        ManifestSource? manifests = null;
         if (options.ManifestsDirectory is { } directory)
         {
-            sources.Add(new ManifestSource(directory, store, loggerFactory.CreateLogger<ManifestSource>(), TimeProvider.System, MeshConfigReader.Validate));
+            manifests = new ManifestSource(directory, store, loggerFactory.CreateLogger<ManifestSource>(), TimeProvider.System, MeshConfigReader.Validate);
+            sources.Add(manifests);
         }
+
+        // A file the manifest source rejects never reaches the store; its problems are shown beside the translation's.
+        AdminEndpoints.Map(admin, store, host, cache, () => manifests?.Problems.Select(static p => p.ToString()) ?? []);
 
         if (options.KubeconfigPath is not null || options.InCluster)
         {
             var kubernetes = new KubernetesSourceOptions { KubeconfigPath = options.KubeconfigPath, InCluster = options.InCluster };
+            options.ConfigureKubernetes?.Invoke(kubernetes);
             sources.Add(KubernetesSource.Create(kubernetes, store, loggerFactory));
         }
 

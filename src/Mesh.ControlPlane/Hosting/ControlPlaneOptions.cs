@@ -38,6 +38,9 @@ public sealed class ControlPlaneOptions
     /// <summary>The store to translate; a new one when null (tests and embedders put objects in it directly).</summary>
     public IConfigStore? Store { get; set; }
 
+    /// <summary>Further settings of the Kubernetes source (namespaces, idle watchdog, backoff), applied after the kubeconfig ones.</summary>
+    public Action<Configuration.Kubernetes.KubernetesSourceOptions>? ConfigureKubernetes { get; set; }
+
     /// <summary>Where logs go; none when null.</summary>
     public ILoggerFactory? LoggerFactory { get; set; }
 

@@ -282,15 +282,13 @@ public sealed class KubernetesEndToEndTests
     {
         private readonly string _kubeconfig;
         private readonly ILoggerFactory _loggerFactory;
-        private readonly KubernetesSource? _source;
 
-        private KubernetesMesh(FakeKubeApiServer server, string kubeconfig, ILoggerFactory loggerFactory, FakeLogCollector logs, KubernetesSource? source)
+        private KubernetesMesh(FakeKubeApiServer server, string kubeconfig, ILoggerFactory loggerFactory, FakeLogCollector logs)
         {
             Server = server;
             _kubeconfig = kubeconfig;
             _loggerFactory = loggerFactory;
             Logs = logs;
-            _source = source;
         }
 
         public FakeKubeApiServer Server { get; }
@@ -326,28 +324,12 @@ public sealed class KubernetesEndToEndTests
                 """);
             var provider = new FakeLoggerProvider();
             var loggerFactory = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Debug).AddFilter("Microsoft", LogLevel.Warning).AddFilter("Grpc", LogLevel.Warning).AddProvider(provider));
-            KubernetesSource? source = null;
-            var options = new ControlPlaneOptions { XdsListen = "127.0.0.1:0", AdminListen = "127.0.0.1:0", LoggerFactory = loggerFactory };
-            if (configureSource is null)
-            {
-                options.KubeconfigPath = kubeconfig;
-            }
-            else
-            {
-                var sourceOptions = new KubernetesSourceOptions { KubeconfigPath = kubeconfig };
-                configureSource(sourceOptions);
-                options.Store = new ConfigStore();
-                source = KubernetesSource.Create(sourceOptions, options.Store, loggerFactory);
-            }
+            var options = new ControlPlaneOptions { XdsListen = "127.0.0.1:0", AdminListen = "127.0.0.1:0", LoggerFactory = loggerFactory, KubeconfigPath = kubeconfig, ConfigureKubernetes = configureSource };
 
-            var mesh = new KubernetesMesh(server, kubeconfig, loggerFactory, provider.Collector, source);
+            var mesh = new KubernetesMesh(server, kubeconfig, loggerFactory, provider.Collector);
             try
             {
                 mesh.ControlPlane = await ControlPlaneApp.StartAsync(options).WaitAsync(TestWait.Timeout);
-                if (source is not null)
-                {
-                    await source.StartAsync(CancellationToken.None).WaitAsync(TestWait.Timeout);
-                }
 
                 await TestWait.UntilAsync(() => mesh.ControlPlane.Store.IsSynced && mesh.ControlPlane.Host.Status.Published > 0, "the control plane lists every kind and publishes");
                 mesh.Client = await MeshTestClient.StartAsync(mesh.ControlPlane.XdsPort).WaitAsync(TestWait.Timeout);
@@ -366,11 +348,6 @@ public sealed class KubernetesEndToEndTests
             if (Client is not null)
             {
                 await Client.DisposeAsync().AsTask().WaitAsync(TestWait.Timeout);
-            }
-
-            if (_source is not null)
-            {
-                await _source.DisposeAsync().AsTask().WaitAsync(TestWait.Timeout);
             }
 
             if (ControlPlane is not null)

@@ -103,6 +103,7 @@ public sealed partial class ManifestHotReloadTests
             Assert.That(applied, Is.Zero, "the client received no configuration change from the broken edits");
             Assert.That(dump.RootElement.GetProperty("published").GetInt32(), Is.EqualTo(published), "the control plane published nothing for the broken edits");
             Assert.That(DumpWeights(dump.RootElement), Is.EqualTo(new[] { 80, 20 }), "the served split is the last good one");
+            Assert.That(dump.RootElement.GetProperty("sourceProblems").EnumerateArray().Select(e => e.GetString()), Has.Some.Contains("routing.yaml, document 1, line 8"), "the dump shows the rejected file with the line of the tab");
             Assert.That(failures, Is.Empty, "no request failed");
         });
     }
