@@ -273,10 +273,8 @@ public sealed class KubernetesEndToEndTests
         """)!.AsObject();
 
     /// <summary>
-    /// A fake API server, a kubeconfig for it, the control plane reading it and our xDS client. The control plane runs
-    /// its Kubernetes source from <see cref="ControlPlaneOptions.KubeconfigPath"/>, unless source options are given:
-    /// <see cref="ControlPlaneOptions"/> cannot carry them, so the source is then built from the same kubeconfig and
-    /// writes to the control plane's store.
+    /// A fake API server, a kubeconfig for it, the control plane reading it (its Kubernetes source from
+    /// <see cref="ControlPlaneOptions.KubeconfigPath"/>, with the source settings a test gives) and our xDS client.
     /// </summary>
     private sealed class KubernetesMesh : IAsyncDisposable
     {
