@@ -61,7 +61,7 @@ internal sealed class MeshCallInterceptor : Interceptor, IAttemptTransport<GrpcU
             && _executor.TryBeginAttempt(cluster, in pick, out var endpoint, out var start))
         {
             // The common case: no timeout, retry, fault or breaker on the route; the channel's own call is returned, watched to its end.
-            return SingleAttempt(request, context, continuation, snapshot.Version, route, cluster, endpoint, start);
+            return SingleAttempt(request, context, continuation, snapshot.Version, service, route, cluster, endpoint, start);
         }
 
         var call = new GrpcUnaryCall<TRequest, TResponse>(request, context, continuation, snapshot.Version, _time);
@@ -69,7 +69,7 @@ internal sealed class MeshCallInterceptor : Interceptor, IAttemptTransport<GrpcU
         return new AsyncUnaryCall<TResponse>(response, call.ResponseHeadersAsync(), call.GetStatus, call.GetTrailers, call.Dispose);
     }
 
-    private AsyncUnaryCall<TResponse> SingleAttempt<TRequest, TResponse>(TRequest request, ClientInterceptorContext<TRequest, TResponse> context, AsyncUnaryCallContinuation<TRequest, TResponse> continuation, long snapshotVersion, RouteModel route, ClusterModel cluster, EndpointModel endpoint, long start)
+    private AsyncUnaryCall<TResponse> SingleAttempt<TRequest, TResponse>(TRequest request, ClientInterceptorContext<TRequest, TResponse> context, AsyncUnaryCallContinuation<TRequest, TResponse> continuation, long snapshotVersion, ServiceModel service, RouteModel route, ClusterModel cluster, EndpointModel endpoint, long start)
         where TRequest : class
         where TResponse : class
     {
@@ -92,11 +92,11 @@ internal sealed class MeshCallInterceptor : Interceptor, IAttemptTransport<GrpcU
             GrpcAttemptContext.Current = previous;
         }
 
-        var response = WatchSingleAsync(call, context.Method.FullName, route, cluster, endpoint, start, picked, context.Options.CancellationToken);
+        var response = WatchSingleAsync(call, context.Method.FullName, service, route, cluster, endpoint, start, picked, context.Options.CancellationToken);
         return new AsyncUnaryCall<TResponse>(response, call.ResponseHeadersAsync, call.GetStatus, call.GetTrailers, call.Dispose);
     }
 
-    private async Task<TResponse> WatchSingleAsync<TResponse>(AsyncUnaryCall<TResponse> call, string method, RouteModel route, ClusterModel cluster, EndpointModel endpoint, long start, GrpcAttemptContext picked, CancellationToken callerToken)
+    private async Task<TResponse> WatchSingleAsync<TResponse>(AsyncUnaryCall<TResponse> call, string method, ServiceModel service, RouteModel route, ClusterModel cluster, EndpointModel endpoint, long start, GrpcAttemptContext picked, CancellationToken callerToken)
     {
         AttemptOutcome outcome = default;
         var status = StatusCode.OK;
@@ -122,7 +122,7 @@ internal sealed class MeshCallInterceptor : Interceptor, IAttemptTransport<GrpcU
 
             var elapsed = _time.GetElapsedTime(start);
             _telemetry.RecordAttempt(method, _target, status, elapsed);
-            _telemetry.RecordCall(method, _target, route.Name, cluster.Name, status, elapsed);
+            _telemetry.RecordCall(method, _target, service.Name, route.Name, cluster.Name, status, elapsed);
         }
     }
 
@@ -254,7 +254,7 @@ internal sealed class MeshCallInterceptor : Interceptor, IAttemptTransport<GrpcU
                 Volatile.Write(ref _channel, channel);
             }
 
-            _telemetry.RecordCall(call.Method, _target, route.Name, cluster.Name, status, _time.GetElapsedTime(start));
+            _telemetry.RecordCall(call.Method, _target, service.Name, route.Name, cluster.Name, status, _time.GetElapsedTime(start));
         }
     }
 

@@ -8,7 +8,7 @@ namespace Mesh.Grpc.Telemetry;
 /// <summary>
 /// Mesh.Grpc's instruments on the <c>Mesh.Grpc</c> meter, named as gRPC's OpenTelemetry metrics (gRFC A66):
 /// <c>grpc.client.call.duration</c>, <c>grpc.client.attempt.started</c>, <c>grpc.client.attempt.duration</c>,
-/// tagged with <c>grpc.method</c>, <c>grpc.target</c>, <c>grpc.status</c> and the mesh's route and cluster. Retries,
+/// tagged with <c>grpc.method</c>, <c>grpc.target</c>, <c>grpc.status</c> and (calls) the mesh's service, route and cluster. Retries,
 /// overflows (drops), faults and ejections are counted by the <c>Mesh</c> meter, as for HTTP.
 /// </summary>
 public sealed class GrpcMeshTelemetry
@@ -40,7 +40,7 @@ public sealed class GrpcMeshTelemetry
     /// <summary>The status as gRFC A66 tags it, e.g. <c>UNAVAILABLE</c>.</summary>
     internal static string StatusTag(StatusCode code) => (int)code is >= 0 and <= 16 ? StatusNames[(int)code] : code.ToString();
 
-    internal void RecordCall(string method, string target, string route, string cluster, StatusCode status, TimeSpan elapsed)
+    internal void RecordCall(string method, string target, string service, string route, string cluster, StatusCode status, TimeSpan elapsed)
     {
         if (!CallDuration.Enabled)
         {
@@ -52,6 +52,7 @@ public sealed class GrpcMeshTelemetry
             { "grpc.method", method },
             { "grpc.target", target },
             { "grpc.status", StatusTag(status) },
+            { MeshTelemetry.Tags.Service, service },
             { MeshTelemetry.Tags.Route, route },
             { MeshTelemetry.Tags.Cluster, cluster },
         };
