@@ -28,6 +28,29 @@ public class MeshStateTests
     }
 
     [Test]
+    public void Reload_OneEndpointChanged_UnchangedEndpointsKeepTheirModels()
+    {
+        // Arrange: the model of an unchanged endpoint is reused (no URI parse, no labels frozen again on a large update).
+        var configuration = new ReloadableConfiguration(ReloadableConfiguration.Backend(5001, 5002, 5003));
+        using var provider = configuration.Services().BuildServiceProvider();
+        var state = provider.GetRequiredService<MeshState>();
+        var first = state.Current.Clusters["backend"].Endpoints;
+
+        // Act: 5003 leaves, 5004 arrives, and 5002 gets a label.
+        var next = ReloadableConfiguration.Backend(5001, 5002, 5004);
+        next.Add(new("Mesh:Services:backend:Endpoints:1:Labels:zone", "a"));
+        configuration.Replace(next);
+        var second = state.Current.Clusters["backend"].Endpoints;
+
+        // Assert
+        Assert.That(second.Select(e => e.Port), Is.EqualTo(new[] { 5001, 5002, 5004 }));
+        Assert.That(second[0], Is.SameAs(first[0]), "5001 did not change");
+        Assert.That(second[1], Is.Not.SameAs(first[1]), "5002 has a new label");
+        Assert.That(second[1].Labels["zone"], Is.EqualTo("a"));
+        Assert.That(second[1].State, Is.SameAs(first[1].State), "the runtime state stays with the address");
+    }
+
+    [Test]
     public void Reload_ValidChange_PublishesNewSnapshotWithNewEndpoint()
     {
         // Arrange

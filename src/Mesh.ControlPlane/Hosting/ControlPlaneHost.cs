@@ -109,11 +109,14 @@ internal sealed partial class ControlPlaneHost : IDisposable
                 return _status;
             }
 
-            var objects = new List<ConfigObject>();
+            var current = _store.Snapshot();
+            var objects = new List<ConfigObject>(current.Count);
             var kept = new List<string>();
-            foreach (var obj in _store.Snapshot())
+            foreach (var obj in current)
             {
-                var errors = MeshConfigReader.Validate(obj);
+                // Objects are immutable: the very instance that passed last time passes again, so only changed objects are checked.
+                var unchanged = _lastGood.TryGetValue(obj.Key, out var previous) && ReferenceEquals(previous, obj);
+                IReadOnlyList<string> errors = unchanged ? [] : MeshConfigReader.Validate(obj);
                 if (errors.Count == 0)
                 {
                     _lastGood[obj.Key] = obj;
@@ -138,7 +141,7 @@ internal sealed partial class ControlPlaneHost : IDisposable
             }
 
             // Forget objects that are gone, so a deleted object never comes back as "last good".
-            var present = _store.Snapshot().Select(static o => o.Key).ToHashSet();
+            var present = current.Select(static o => o.Key).ToHashSet();
             foreach (var key in _lastGood.Keys.Where(k => !present.Contains(k)).ToList())
             {
                 _lastGood.Remove(key);

@@ -28,6 +28,9 @@ internal sealed class MeshRuntime
 
     public Dictionary<string, EndpointState> Endpoints { get; } = new(StringComparer.OrdinalIgnoreCase);
 
+    /// <summary>The endpoint models built, by configured address: an unchanged endpoint reuses its model in the next build.</summary>
+    public Dictionary<string, EndpointModel> Models { get; } = new(StringComparer.Ordinal);
+
     public Dictionary<string, ClusterState> Clusters { get; } = new(StringComparer.Ordinal);
 
     public Dictionary<string, RateLimiterState> RateLimiters { get; } = new(StringComparer.Ordinal);
@@ -127,8 +130,6 @@ internal sealed class MeshSnapshotBuilder
     private MeshBuildResult Build(MeshOptions options, string source, long version, MeshRuntime previous, MeshRuntime runtime)
     {
         var errors = new List<string>(options.ReadErrors);
-        var previousStates = previous.Endpoints;
-        var states = runtime.Endpoints;
         var clusters = new Dictionary<string, ClusterModel>(StringComparer.Ordinal);
         var hostOwners = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
         var ownClusters = new Dictionary<string, (ClusterModel Cluster, Dictionary<string, ClusterModel> Subsets)>(StringComparer.OrdinalIgnoreCase);
@@ -153,7 +154,7 @@ internal sealed class MeshSnapshotBuilder
                 ClaimHost(service.Hosts[i], name, $"{path}:Hosts[{i}]", hostOwners, errors);
             }
 
-            var endpoints = BuildEndpoints(service, path, previousStates, states, errors);
+            var endpoints = BuildEndpoints(service, path, previous, runtime, errors);
             var (policy, hashPolicy, hashSettings) = ResolvePolicy(service.LoadBalancer, $"{path}:LoadBalancer", errors);
             var resilience = ClusterResilienceSettings.Create(service, path, errors);
             var detector = CreateDetector(name, service, endpoints, path, runtime, errors);
@@ -247,7 +248,7 @@ internal sealed class MeshSnapshotBuilder
                 SlowCallBreaker = cluster.SlowCallBreaker,
             };
             settings.Endpoints.AddRange(cluster.Endpoints);
-            var endpoints = BuildEndpoints(settings, path, previous.Endpoints, runtime.Endpoints, errors);
+            var endpoints = BuildEndpoints(settings, path, previous, runtime, errors);
             var (policy, hashPolicy, hashSettings) = ResolvePolicy(cluster.LoadBalancer, $"{path}:LoadBalancer", errors);
             var resilience = ClusterResilienceSettings.Create(settings, path, errors);
             var detector = CreateDetector(name, settings, endpoints, path, runtime, errors);
@@ -280,20 +281,45 @@ internal sealed class MeshSnapshotBuilder
         owners[host] = service;
     }
 
-    private static ImmutableArray<EndpointModel> BuildEndpoints(ServiceOptions service, string path, Dictionary<string, EndpointState> previous, Dictionary<string, EndpointState> states, List<string> errors)
+    private static ImmutableArray<EndpointModel> BuildEndpoints(ServiceOptions service, string path, MeshRuntime previousRuntime, MeshRuntime runtime, List<string> errors)
     {
+        var previous = previousRuntime.Endpoints;
+        var states = runtime.Endpoints;
         var endpoints = ImmutableArray.CreateBuilder<EndpointModel>(service.Endpoints.Count);
         var seen = new Dictionary<string, int>(StringComparer.OrdinalIgnoreCase);
         long totalWeight = 0;
         for (var i = 0; i < service.Endpoints.Count; i++)
         {
             var endpoint = service.Endpoints[i];
-            var endpointPath = $"{path}:Endpoints[{i}]";
             if (endpoint is null)
             {
-                errors.Add($"{endpointPath}: an endpoint needs at least an Address");
+                errors.Add($"{path}:Endpoints[{i.ToString(CultureInfo.InvariantCulture)}]: an endpoint needs at least an Address");
                 continue;
             }
+
+            // An endpoint as it was last time (an xDS update that changed one of a thousand) keeps its model: no URI to
+            // parse, no labels to freeze. Its settings were valid then, so they are valid now.
+            if (endpoint.Address is { } configured
+                && previousRuntime.Models.TryGetValue(configured, out var unchanged)
+                && IsSame(unchanged, endpoint)
+                && previous.TryGetValue(unchanged.Key, out var keptState)
+                && ReferenceEquals(keptState, unchanged.State))
+            {
+                if (seen.TryGetValue(unchanged.Key, out var firstIndex))
+                {
+                    errors.Add($"{path}:Endpoints[{i.ToString(CultureInfo.InvariantCulture)}]:Address = '{configured}': duplicates Endpoints[{firstIndex.ToString(CultureInfo.InvariantCulture)}]; list each endpoint once and use Weight for a larger share");
+                    continue;
+                }
+
+                seen[unchanged.Key] = i;
+                totalWeight += unchanged.Weight;
+                states[unchanged.Key] = keptState;
+                runtime.Models[configured] = unchanged;
+                endpoints.Add(unchanged);
+                continue;
+            }
+
+            var endpointPath = $"{path}:Endpoints[{i.ToString(CultureInfo.InvariantCulture)}]";
 
             var valid = true;
             if (!TryParseAddress(endpoint.Address, out var address))
@@ -336,7 +362,9 @@ internal sealed class MeshSnapshotBuilder
                 states[key] = state;
             }
 
-            endpoints.Add(new EndpointModel(address, endpoint.Labels.ToFrozenDictionary(StringComparer.Ordinal), endpoint.Weight, endpoint.Locality, endpoint.Health, state));
+            var model = new EndpointModel(address, endpoint.Labels.ToFrozenDictionary(StringComparer.Ordinal), endpoint.Weight, endpoint.Locality, endpoint.Health, state);
+            runtime.Models[endpoint.Address!] = model;
+            endpoints.Add(model);
         }
 
         if (totalWeight > uint.MaxValue)
@@ -345,6 +373,26 @@ internal sealed class MeshSnapshotBuilder
         }
 
         return endpoints.ToImmutable();
+    }
+
+    /// <summary>Whether a model built earlier has exactly the endpoint's settings.</summary>
+    private static bool IsSame(EndpointModel model, EndpointOptions endpoint)
+    {
+        if (model.Weight != endpoint.Weight || model.Health != endpoint.Health || !string.Equals(model.Locality, endpoint.Locality, StringComparison.Ordinal)
+            || model.Labels.Count != endpoint.Labels.Count)
+        {
+            return false;
+        }
+
+        foreach (var (name, value) in endpoint.Labels)
+        {
+            if (!model.Labels.TryGetValue(name, out var existing) || !string.Equals(existing, value, StringComparison.Ordinal))
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     private static bool TryParseAddress(string? value, out Uri? address)
