@@ -66,7 +66,13 @@ internal sealed class MeshCallInterceptor : Interceptor, IAttemptTransport<GrpcU
 
         var call = new GrpcUnaryCall<TRequest, TResponse>(request, context, continuation, snapshot.Version, _time);
         var response = RunUnaryAsync<TResponse>(call, service, route, cluster, pick);
-        return new AsyncUnaryCall<TResponse>(response, call.ResponseHeadersAsync(), call.GetStatus, call.GetTrailers, call.Dispose);
+        return new AsyncUnaryCall<TResponse>(
+            response,
+            static s => ((GrpcUnaryCall)s).ResponseHeadersAsync(),
+            static s => ((GrpcUnaryCall)s).GetStatus(),
+            static s => ((GrpcUnaryCall)s).GetTrailers(),
+            static s => ((GrpcUnaryCall)s).Dispose(),
+            call);
     }
 
     private AsyncUnaryCall<TResponse> SingleAttempt<TRequest, TResponse>(TRequest request, ClientInterceptorContext<TRequest, TResponse> context, AsyncUnaryCallContinuation<TRequest, TResponse> continuation, long snapshotVersion, ServiceModel service, RouteModel route, ClusterModel cluster, EndpointModel endpoint, long start)
@@ -93,7 +99,14 @@ internal sealed class MeshCallInterceptor : Interceptor, IAttemptTransport<GrpcU
         }
 
         var response = WatchSingleAsync(call, context.Method.FullName, service, route, cluster, endpoint, start, picked, context.Options.CancellationToken);
-        return new AsyncUnaryCall<TResponse>(response, call.ResponseHeadersAsync, call.GetStatus, call.GetTrailers, call.Dispose);
+        // The state overload: static delegates over the channel's call, none allocated per call.
+        return new AsyncUnaryCall<TResponse>(
+            response,
+            static s => ((AsyncUnaryCall<TResponse>)s).ResponseHeadersAsync,
+            static s => ((AsyncUnaryCall<TResponse>)s).GetStatus(),
+            static s => ((AsyncUnaryCall<TResponse>)s).GetTrailers(),
+            static s => ((AsyncUnaryCall<TResponse>)s).Dispose(),
+            call);
     }
 
     private async Task<TResponse> WatchSingleAsync<TResponse>(AsyncUnaryCall<TResponse> call, string method, ServiceModel service, RouteModel route, ClusterModel cluster, EndpointModel endpoint, long start, GrpcAttemptContext picked, CancellationToken callerToken)
