@@ -18,6 +18,9 @@ internal sealed class MeshHttpHandler : DelegatingHandler, IAttemptTransport<Htt
 {
     private static readonly HttpRequestOptionsKey<EndpointModel> AnsweringEndpoint = new("Mesh.Endpoint");
 
+    /// <summary>Set when the caller's message carried trace context headers of its own, which every attempt keeps.</summary>
+    private static readonly HttpRequestOptionsKey<bool> CallerPropagation = new("Mesh.CallerPropagation");
+
     private readonly MeshState _state;
     private readonly MeshTelemetry _telemetry;
     private readonly MeshHttpOptions _options;
@@ -136,8 +139,16 @@ internal sealed class MeshHttpHandler : DelegatingHandler, IAttemptTransport<Htt
         }
     }
 
-    ValueTask<HttpResponseMessage> IAttemptTransport<HttpRequestMessage, HttpResponseMessage>.SendAsync(HttpRequestMessage request, EndpointModel endpoint, int attempt, CancellationToken cancellationToken) =>
-        new(SendAttemptAsync(request, attempt == 0 ? request : Clone(request), endpoint, attempt, cancellationToken));
+    ValueTask<HttpResponseMessage> IAttemptTransport<HttpRequestMessage, HttpResponseMessage>.SendAsync(HttpRequestMessage request, EndpointModel endpoint, int attempt, CancellationToken cancellationToken)
+    {
+        if (attempt == 0 && HasPropagationHeaders(request))
+        {
+            // Noted before the first send, whose trace context HttpClient writes into the caller's message.
+            request.Options.Set(CallerPropagation, true);
+        }
+
+        return new(SendAttemptAsync(request, attempt == 0 ? request : Clone(request), endpoint, attempt, cancellationToken));
+    }
 
     /// <summary>
     /// Sends one attempt to an endpoint. Attempts after the first get their own <paramref name="message"/>: a hedge
@@ -258,9 +269,16 @@ internal sealed class MeshHttpHandler : DelegatingHandler, IAttemptTransport<Htt
             VersionPolicy = source.VersionPolicy,
             Content = source.Content,
         };
+        // The first attempt's trace context, which HttpClient wrote into the caller's message, is not copied: HttpClient
+        // leaves a header it finds in place, so every later attempt would carry the first one's span id instead of its own.
+        var keepTraceContext = source.Options.TryGetValue(CallerPropagation, out var callerSet) && callerSet;
+        var traceFields = DistributedContextPropagator.Current.Fields;
         foreach (var header in source.Headers.NonValidated)
         {
-            clone.Headers.TryAddWithoutValidation(header.Key, header.Value);
+            if (keepTraceContext || !traceFields.Contains(header.Key, StringComparer.OrdinalIgnoreCase))
+            {
+                clone.Headers.TryAddWithoutValidation(header.Key, header.Value);
+            }
         }
 
         var options = (IDictionary<string, object?>)clone.Options;
@@ -270,6 +288,19 @@ internal sealed class MeshHttpHandler : DelegatingHandler, IAttemptTransport<Htt
         }
 
         return clone;
+    }
+
+    private static bool HasPropagationHeaders(HttpRequestMessage request)
+    {
+        foreach (var field in DistributedContextPropagator.Current.Fields)
+        {
+            if (request.Headers.NonValidated.Contains(field))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private Task<HttpResponseMessage> LocalFailure(HttpRequestMessage request, MeshException failure) =>
