@@ -3,6 +3,7 @@ using Mesh.ControlPlane.Configuration;
 using Mesh.ControlPlane.Configuration.Kubernetes;
 using Mesh.ControlPlane.Configuration.Manifests;
 using Mesh.ControlPlane.Model;
+using Mesh.ControlPlane.Telemetry;
 using Mesh.Xds.Server;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -14,12 +15,13 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using OpenTelemetry.Metrics;
 
 namespace Mesh.ControlPlane.Hosting;
 
 /// <summary>
 /// The control plane, runnable in-process: an xDS server (ADS over HTTP/2) and an admin server
-/// (<c>/healthz</c>, <c>/readyz</c>, <c>/debug/config_dump</c>, <c>/debug/clients</c>), fed by the configured sources.
+/// (<c>/healthz</c>, <c>/readyz</c>, <c>/debug/config_dump</c>, <c>/debug/clients</c>, and Prometheus <c>/metrics</c>), fed by the configured sources.
 /// </summary>
 /// <example><code>
 /// await using var controlPlane = await ControlPlaneApp.StartAsync(new ControlPlaneOptions { ManifestsDirectory = "samples/manifests", XdsListen = "127.0.0.1:0", AdminListen = "127.0.0.1:0" });
@@ -31,10 +33,12 @@ public sealed class ControlPlaneApp : IAsyncDisposable
     private readonly WebApplication _admin;
     private readonly List<IHostedService> _sources;
     private readonly ControlPlaneHost _host;
+    private readonly ControlPlaneTelemetry _telemetry;
     private int _stopped;
 
-    private ControlPlaneApp(WebApplication xds, WebApplication admin, List<IHostedService> sources, ControlPlaneHost host, IConfigStore store)
+    private ControlPlaneApp(WebApplication xds, WebApplication admin, List<IHostedService> sources, ControlPlaneHost host, IConfigStore store, ControlPlaneTelemetry telemetry)
     {
+        _telemetry = telemetry;
         _xds = xds;
         _admin = admin;
         _sources = sources;
@@ -76,7 +80,8 @@ public sealed class ControlPlaneApp : IAsyncDisposable
         var loggerFactory = options.LoggerFactory ?? NullLoggerFactory.Instance;
         var store = options.Store ?? new ConfigStore();
         var cache = new XdsSnapshotCache(new XdsServerOptions { NodeHash = XdsNodeHash.Constant(ControlPlaneHost.SnapshotKey) }, TimeProvider.System, loggerFactory);
-        var host = new ControlPlaneHost(store, cache, loggerFactory.CreateLogger<ControlPlaneHost>(), TimeProvider.System, options.Debounce, options.MaxDebounce);
+        var telemetry = new ControlPlaneTelemetry(cache, store);
+        var host = new ControlPlaneHost(store, cache, loggerFactory.CreateLogger<ControlPlaneHost>(), TimeProvider.System, options.Debounce, options.MaxDebounce, telemetry);
 
         var xdsBuilder = WebApplication.CreateSlimBuilder();
         Configure(xdsBuilder, loggerFactory, options.XdsListen, HttpProtocols.Http2);
@@ -88,7 +93,11 @@ public sealed class ControlPlaneApp : IAsyncDisposable
 
         var adminBuilder = WebApplication.CreateSlimBuilder();
         Configure(adminBuilder, loggerFactory, options.AdminListen, HttpProtocols.Http1);
+
+        // Mesh.ControlPlane and the xDS server's Mesh.Xds meter (both matched by Mesh.*), scraped at /metrics.
+        adminBuilder.Services.AddOpenTelemetry().WithMetrics(static metrics => metrics.AddMeshInstrumentation().AddPrometheusExporter());
         var admin = adminBuilder.Build();
+        admin.MapPrometheusScrapingEndpoint();
         var sources = new List<IHostedService>();
         ManifestSource? manifests = null;
         if (options.ManifestsDirectory is { } directory)
@@ -107,7 +116,7 @@ public sealed class ControlPlaneApp : IAsyncDisposable
             sources.Add(KubernetesSource.Create(kubernetes, store, loggerFactory));
         }
 
-        var app = new ControlPlaneApp(await StartServer(xds, cancellationToken).ConfigureAwait(false), await StartServer(admin, cancellationToken).ConfigureAwait(false), sources, host, store);
+        var app = new ControlPlaneApp(await StartServer(xds, cancellationToken).ConfigureAwait(false), await StartServer(admin, cancellationToken).ConfigureAwait(false), sources, host, store, telemetry);
         try
         {
             host.Start();
@@ -181,6 +190,7 @@ public sealed class ControlPlaneApp : IAsyncDisposable
 
         await _xds.DisposeAsync().ConfigureAwait(false);
         await _admin.DisposeAsync().ConfigureAwait(false);
+        _telemetry.Dispose();
     }
 }
 

@@ -1,6 +1,7 @@
 using System.Globalization;
 using Mesh.ControlPlane.Configuration;
 using Mesh.ControlPlane.Model;
+using Mesh.ControlPlane.Telemetry;
 using Mesh.ControlPlane.Translation;
 using Mesh.Xds.Server;
 using Microsoft.Extensions.Logging;
@@ -23,6 +24,7 @@ internal sealed partial class ControlPlaneHost : IDisposable
     private readonly TimeProvider _time;
     private readonly TimeSpan _quiet;
     private readonly TimeSpan _max;
+    private readonly ControlPlaneTelemetry? _telemetry;
     private readonly Lock _gate = new();
     private readonly Lock _rebuildGate = new();
     private readonly Dictionary<ConfigKey, ConfigObject> _lastGood = [];
@@ -32,8 +34,9 @@ internal sealed partial class ControlPlaneHost : IDisposable
     private bool _disposed;
     private volatile ControlPlaneStatus _status = new(null, [], [], 0);
 
-    public ControlPlaneHost(IConfigStore store, XdsSnapshotCache cache, ILogger<ControlPlaneHost> logger, TimeProvider? time = null, TimeSpan? quiet = null, TimeSpan? max = null)
+    public ControlPlaneHost(IConfigStore store, XdsSnapshotCache cache, ILogger<ControlPlaneHost> logger, TimeProvider? time = null, TimeSpan? quiet = null, TimeSpan? max = null, ControlPlaneTelemetry? telemetry = null)
     {
+        _telemetry = telemetry;
         _store = store;
         _cache = cache;
         _logger = logger;
@@ -80,9 +83,16 @@ internal sealed partial class ControlPlaneHost : IDisposable
 
     private void OnTimer()
     {
+        long firstSignal;
         lock (_gate)
         {
+            firstSignal = _firstSignal;
             _firstSignal = -1;
+        }
+
+        if (firstSignal >= 0)
+        {
+            _telemetry?.RecordDebounce(_time.GetElapsedTime(firstSignal));
         }
 
         try
@@ -109,6 +119,7 @@ internal sealed partial class ControlPlaneHost : IDisposable
                 return _status;
             }
 
+            var started = _time.GetTimestamp();
             var current = _store.Snapshot();
             var objects = new List<ConfigObject>(current.Count);
             var kept = new List<string>();
@@ -163,7 +174,9 @@ internal sealed partial class ControlPlaneHost : IDisposable
             }
 
             ControlPlaneStatus status;
-            if (_cache.TrySetSnapshot(SnapshotKey, result.Snapshot, out var problems))
+            var published = _cache.TrySetSnapshot(SnapshotKey, result.Snapshot, out var problems);
+            _telemetry?.RecordRebuild(published, _time.GetElapsedTime(started));
+            if (published)
             {
                 Log.Published(_logger, version, objects.Count, result.Snapshot.ToString());
                 status = new ControlPlaneStatus(result.Snapshot, errorsAll, warnings, _status.Published + 1);

@@ -198,6 +198,7 @@ internal abstract partial class XdsStream<TRequest, TResponse> : IXdsSnapshotWat
     {
         var nack = new XdsNackStatus(version, nonce, errorMessage, Now);
         Status.Update(typeUrl, s => s with { LastNack = nack });
+        XdsServerTelemetry.RecordNack(typeUrl);
         Log.Nack(Logger, NodeId, typeUrl, version, nonce, StreamId, errorMessage);
     }
 
@@ -211,6 +212,7 @@ internal abstract partial class XdsStream<TRequest, TResponse> : IXdsSnapshotWat
     {
         var now = Now;
         Status.Update(typeUrl, s => s with { LastSentVersion = version, LastSentNonce = nonce, LastSentResourceCount = resourceCount, LastSentAt = now });
+        XdsServerTelemetry.RecordPush(typeUrl);
         Log.Push(Logger, typeUrl, version, resourceCount, removedCount, nonce, NodeId, StreamId);
     }
 
