@@ -26,9 +26,11 @@ internal sealed class MeshHttpHandler : DelegatingHandler, IAttemptTransport<Htt
     private readonly MeshHttpOptions _options;
     private readonly TimeProvider _time;
     private readonly ResilientExecutor<HttpRequestMessage, HttpResponseMessage> _executor;
+    private readonly IstioMetrics? _istio;
 
-    public MeshHttpHandler(MeshState state, MeshTelemetry telemetry, MeshHttpOptions options, TimeProvider time, Random? random = null)
+    public MeshHttpHandler(MeshState state, MeshTelemetry telemetry, MeshHttpOptions options, TimeProvider time, Random? random = null, IstioMetrics? istio = null)
     {
+        _istio = istio;
         _state = state;
         _telemetry = telemetry;
         _options = options;
@@ -337,6 +339,8 @@ internal sealed class MeshHttpHandler : DelegatingHandler, IAttemptTransport<Htt
             activity?.SetTag(MeshTelemetry.Tags.StatusCode, MeshTelemetry.StatusCode(statusCode));
         }
 
+        _istio?.Record(request.RequestUri!.IdnHost, "http", statusCode, null, IstioFlags(errorType), elapsed);
+
         var duration = _telemetry.RequestDuration;
         var requests = _telemetry.Requests;
         if (!duration.Enabled && !requests.Enabled)
@@ -370,6 +374,15 @@ internal sealed class MeshHttpHandler : DelegatingHandler, IAttemptTransport<Htt
         duration.Record(elapsed.TotalSeconds, tags);
         requests.Add(1, tags);
     }
+
+    // Only the failures whose Envoy flag means exactly the same thing; anything else is reported as "-".
+    private static string IstioFlags(string? errorType) => errorType switch
+    {
+        null => "-",
+        "overflow" => "UO",
+        "no_route" => "NR",
+        _ => "-",
+    };
 
     private static HttpRequestException Failure(MeshException inner) => new(inner.Message, inner);
 

@@ -107,6 +107,22 @@ public static class MeshBuilderExtensions
         builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<LoadBalancingPolicy, TPolicy>());
         return builder;
     }
+
+    /// <summary>
+    /// Records Istio's standard metrics (<c>istio_requests_total</c>, <c>istio_request_duration_milliseconds</c>) on the
+    /// <c>Mesh.Istio</c> meter, so Istio's dashboards and Kiali see this workload's outbound requests.
+    /// </summary>
+    public static IMeshBuilder AddIstioMetrics(this IMeshBuilder builder, Action<Mesh.Telemetry.IstioMetricsOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.Services.TryAddSingleton(sp =>
+        {
+            var options = new Mesh.Telemetry.IstioMetricsOptions();
+            configure?.Invoke(options);
+            return new Mesh.Telemetry.IstioMetrics(sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), options);
+        });
+        return builder;
+    }
 }
 
 internal sealed class MeshBuilder(IServiceCollection services) : IMeshBuilder

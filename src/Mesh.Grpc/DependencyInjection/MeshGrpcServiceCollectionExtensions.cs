@@ -83,7 +83,7 @@ public static class MeshGrpcServiceCollectionExtensions
     {
         services.AddMetrics();
         services.TryAddSingleton(TimeProvider.System);
-        services.TryAddSingleton(sp => new GrpcMeshTelemetry(sp.GetRequiredService<IMeterFactory>()));
+        services.TryAddSingleton(sp => new GrpcMeshTelemetry(sp.GetRequiredService<IMeterFactory>(), sp.GetService<Mesh.Telemetry.IstioMetrics>()));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<ResolverFactory, XdsResolverFactory>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<LoadBalancerFactory, MeshLoadBalancerFactory>());
     }

@@ -18,9 +18,16 @@ public sealed class GrpcMeshTelemetry
 
     private static readonly string[] StatusNames = Enum.GetValues<StatusCode>().OrderBy(c => (int)c).Select(StatusName).ToArray();
 
-    internal GrpcMeshTelemetry(IMeterFactory meterFactory)
+    // Istio tags grpc_response_status with the numeric code, as text.
+    private static readonly string[] StatusNumbers = Enumerable.Range(0, 17).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+
+    private readonly IstioMetrics? _istio;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> _targetHosts = new(StringComparer.Ordinal);
+
+    internal GrpcMeshTelemetry(IMeterFactory meterFactory, IstioMetrics? istio = null)
     {
         ArgumentNullException.ThrowIfNull(meterFactory);
+        _istio = istio;
         Meter = meterFactory.Create(Name);
         double[] buckets = [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
         CallDuration = Meter.CreateHistogram("grpc.client.call.duration", "s", "Duration of gRPC calls through the mesh, from the application's view, across every attempt.", advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = buckets });
@@ -37,11 +44,29 @@ public sealed class GrpcMeshTelemetry
 
     internal Histogram<double> AttemptDuration { get; }
 
+    // The host the caller addressed: xds:///greeter.shop:50051 -> greeter.shop.
+    private static string TargetHost(string target)
+    {
+        var scheme = target.IndexOf("://", StringComparison.Ordinal);
+        var authority = scheme < 0 ? target : target[(scheme + 3)..].TrimStart('/');
+        var port = authority.LastIndexOf(':');
+        return port < 0 ? authority : authority[..port];
+    }
+
     /// <summary>The status as gRFC A66 tags it, e.g. <c>UNAVAILABLE</c>.</summary>
     internal static string StatusTag(StatusCode code) => (int)code is >= 0 and <= 16 ? StatusNames[(int)code] : code.ToString();
 
     internal void RecordCall(string method, string target, string service, string route, string cluster, StatusCode status, TimeSpan elapsed)
     {
+        if (_istio is not null)
+        {
+            var host = _targetHosts.TryGetValue(target, out var cached) ? cached : _targetHosts.GetOrAdd(target, TargetHost);
+            var code = (int)status is >= 0 and <= 16 ? StatusNumbers[(int)status] : ((int)status).ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+            // Istio's sidecar reports gRPC calls with the HTTP/2 status, 200 whenever a response arrived.
+            _istio.Record(host, "grpc", 200, code, "-", elapsed);
+        }
+
         if (!CallDuration.Enabled)
         {
             return;

@@ -34,7 +34,8 @@ public static class MeshHttpClientBuilderExtensions
                 sp.GetRequiredService<MeshTelemetry>(),
                 sp.GetRequiredService<IOptionsMonitor<MeshHttpOptions>>().Get(name),
                 sp.GetRequiredService<TimeProvider>(),
-                sp.GetService<MeshRandom>()?.Random);
+                sp.GetService<MeshRandom>()?.Random,
+                sp.GetService<IstioMetrics>());
         });
         return builder;
     }
