@@ -3,18 +3,58 @@
 // HttpClient with .AddMesh() sends requests to http://backend, split 80/20 between the subsets v1 and v2,
 // and with the x-canary header to v2 only. With --xds the same scenario comes from the control plane,
 // run in-process on samples/manifests (a Service, WorkloadEntries, a VirtualService and a DestinationRule),
-// and the client follows it over xDS. It prints what reached whom.
+// and the client follows it over xDS. It prints what reached whom. --otel-console prints the mesh's spans and
+// metrics (OpenTelemetry's console exporter); OTEL_EXPORTER_OTLP_ENDPOINT sends them to a collector instead.
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using Mesh;
 using Mesh.ControlPlane.Hosting;
 using Mesh.Demo;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
 
 const string XdsTarget = "backend.demo.svc.cluster.local:8080";
 var xds = args.Contains("--xds");
-var builder = Host.CreateApplicationBuilder(args.Where(a => a != "--xds").ToArray());
+var otelConsole = args.Contains("--otel-console");
+var builder = Host.CreateApplicationBuilder(args.Where(a => a is not "--xds" and not "--otel-console").ToArray());
 builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
+
+// Telemetry export when asked for: the console (--otel-console), or an OTLP collector named the standard way.
+var otlp = !string.IsNullOrEmpty(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]);
+if (otelConsole || otlp)
+{
+    builder.Services.AddOpenTelemetry()
+        .ConfigureResource(r => r.AddService("mesh-demo-frontend"))
+        .WithTracing(t =>
+        {
+            t.AddMeshInstrumentation();
+            if (otelConsole)
+            {
+                t.AddConsoleExporter();
+            }
+
+            if (otlp)
+            {
+                t.AddOtlpExporter();
+            }
+        })
+        .WithMetrics(m =>
+        {
+            m.AddMeshInstrumentation();
+            if (otelConsole)
+            {
+                m.AddConsoleExporter();
+            }
+
+            if (otlp)
+            {
+                m.AddOtlpExporter();
+            }
+        });
+}
+
 await using var controlPlane = xds
     ? await ControlPlaneApp.StartAsync(new ControlPlaneOptions { ManifestsDirectory = Path.Combine(AppContext.BaseDirectory, "manifests"), XdsListen = "127.0.0.1:0", AdminListen = "127.0.0.1:0" })
     : null;
