@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Mesh.Benchmarking;
 using Mesh.LoadTest.Clients;
 using Mesh.LoadTest.Diagnostics;
 using Mesh.LoadTest.Load;
@@ -100,7 +101,7 @@ internal static class LoadTestCommand
                 Mode = options.Quick ? "quick" : "full",
                 Command = "dotnet run -c Release --project benchmarks/Mesh.LoadTest" + (Environment.GetCommandLineArgs().Length > 1 ? " -- " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)) : ""),
                 Machine = machine,
-                Source = await DescribeSourceAsync(),
+                Source = await SourceInfo.DescribeAsync(),
                 Settings = new Dictionary<string, object>
                 {
                     ["rounds"] = options.Rounds,
@@ -364,53 +365,5 @@ internal static class LoadTestCommand
 
     /// <summary>benchmarks/Mesh.LoadTest/results in the repository this build came from, else ./results.</summary>
     private static string DefaultOutputDirectory() =>
-        RepositoryRoot() is { } root ? Path.Combine(root, "benchmarks", "Mesh.LoadTest", "results") : Path.Combine(Environment.CurrentDirectory, "results");
-
-    private static string? RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Mesh.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        return null;
-    }
-
-    /// <summary>"commit abc1234 (src/ unchanged)", so that a table can be traced to the code it measured.</summary>
-    private static async Task<string> DescribeSourceAsync()
-    {
-        var root = RepositoryRoot();
-        if (root is null)
-        {
-            return "an unknown commit";
-        }
-
-        try
-        {
-            var commit = (await GitAsync(root, "rev-parse --short HEAD")).Trim();
-            var changes = (await GitAsync(root, "status --porcelain -- src")).Trim();
-            return $"commit {commit} ({(changes.Length == 0 ? "src/ unchanged" : "src/ with uncommitted changes")})";
-        }
-        catch (Exception ex) when (ex is System.ComponentModel.Win32Exception or InvalidOperationException or TimeoutException)
-        {
-            return "an unknown commit (git not available)";
-        }
-    }
-
-    private static async Task<string> GitAsync(string root, string args)
-    {
-        var start = new ProcessStartInfo("git") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = root };
-        foreach (var arg in args.Split(' '))
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        using var process = Process.Start(start) ?? throw new InvalidOperationException("git did not start");
-        var output = process.StandardOutput.ReadToEndAsync();
-        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
-        return process.ExitCode == 0 ? await output : throw new InvalidOperationException($"git {args} failed");
-    }
+        SourceInfo.RepositoryRoot() is { } root ? Path.Combine(root, "benchmarks", "Mesh.LoadTest", "results") : Path.Combine(Environment.CurrentDirectory, "results");
 }

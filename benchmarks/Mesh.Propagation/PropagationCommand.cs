@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using Mesh.Benchmarking;
 using Mesh.Propagation.Clients;
 using Mesh.Propagation.Reporting;
 using Mesh.Propagation.Serving;
@@ -27,7 +28,7 @@ internal static class PropagationCommand
         var clock = Stopwatch.StartNew();
         var date = DateTimeOffset.UtcNow;
         var machine = MachineInfo.Collect();
-        var source = await DescribeSourceAsync();
+        var source = await SourceInfo.DescribeAsync();
         await log.WriteLineAsync($"Mesh.Propagation ({options.Mode}): clients {string.Join(", ", options.Clients)}; debounce {string.Join(", ", options.DebounceMs)} ms; {options.Endpoints} endpoints; {options.Warmup} warm-up + {options.Rounds} rounds");
         await log.WriteLineAsync($"machine: {machine}; {source}");
 
@@ -280,53 +281,5 @@ internal static class PropagationCommand
 
     /// <summary>benchmarks/results in the repository this build came from, else ./results.</summary>
     private static string DefaultOutputDirectory() =>
-        RepositoryRoot() is { } root ? Path.Combine(root, "benchmarks", "results") : Path.Combine(Environment.CurrentDirectory, "results");
-
-    private static string? RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Mesh.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        return null;
-    }
-
-    /// <summary>"commit abc1234 (src/ unchanged)", so that a table can be traced to the code it measured.</summary>
-    private static async Task<string> DescribeSourceAsync()
-    {
-        var root = RepositoryRoot();
-        if (root is null)
-        {
-            return "an unknown commit";
-        }
-
-        try
-        {
-            var commit = (await GitAsync(root, "rev-parse --short HEAD")).Trim();
-            var changes = (await GitAsync(root, "status --porcelain -- src")).Trim();
-            return $"commit {commit} ({(changes.Length == 0 ? "src/ unchanged" : "src/ with uncommitted changes")})";
-        }
-        catch (Exception ex) when (ex is System.ComponentModel.Win32Exception or InvalidOperationException or TimeoutException)
-        {
-            return "an unknown commit (git not available)";
-        }
-    }
-
-    private static async Task<string> GitAsync(string root, string args)
-    {
-        var start = new ProcessStartInfo("git") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = root };
-        foreach (var arg in args.Split(' '))
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        using var process = Process.Start(start) ?? throw new InvalidOperationException("git did not start");
-        var output = process.StandardOutput.ReadToEndAsync();
-        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
-        return process.ExitCode == 0 ? await output : throw new InvalidOperationException($"git {args} failed");
-    }
+        SourceInfo.RepositoryRoot() is { } root ? Path.Combine(root, "benchmarks", "results") : Path.Combine(Environment.CurrentDirectory, "results");
 }

@@ -54,21 +54,6 @@ internal sealed class MeshChannel(string target)
         return reachable.Picker?.Pick(in pick) ?? cluster.Pick(in pick);
     }
 
-    /// <summary>Whether any endpoint of the cluster is READY or still connecting.</summary>
-    public bool IsConnecting(ClusterModel cluster)
-    {
-        var view = View;
-        foreach (var endpoint in cluster.Candidates)
-        {
-            if (view.TryGet(endpoint.Key, out var entry) && entry.State is ConnectivityState.Idle or ConnectivityState.Connecting)
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
-
     private sealed class ReachablePicker
     {
         public required ConnectivityView View { get; init; }

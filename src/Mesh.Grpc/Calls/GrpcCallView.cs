@@ -19,16 +19,9 @@ internal readonly ref struct GrpcCallView(string path, Metadata? headers) : IMes
 
     public bool TryGetHeader(string name, out ReadOnlySpan<char> value)
     {
-        value = default;
-        if (name.EndsWith("-bin", StringComparison.OrdinalIgnoreCase))
+        if (GrpcHeaderRules.TryFixed(name, out value, out var found))
         {
-            return false;
-        }
-
-        if (string.Equals(name, "content-type", StringComparison.OrdinalIgnoreCase))
-        {
-            value = "application/grpc";
-            return true;
+            return found;
         }
 
         if (_headers is null)
@@ -89,16 +82,9 @@ internal readonly ref struct GrpcHttpRequestView(HttpRequestMessage request) : I
 
     public bool TryGetHeader(string name, out ReadOnlySpan<char> value)
     {
-        value = default;
-        if (name.EndsWith("-bin", StringComparison.OrdinalIgnoreCase))
+        if (GrpcHeaderRules.TryFixed(name, out value, out var found))
         {
-            return false;
-        }
-
-        if (string.Equals(name, "content-type", StringComparison.OrdinalIgnoreCase))
-        {
-            value = "application/grpc";
-            return true;
+            return found;
         }
 
         if (!_request.Headers.NonValidated.TryGetValues(name, out var values))
@@ -130,5 +116,29 @@ internal readonly ref struct GrpcHttpRequestView(HttpRequestMessage request) : I
         }
 
         return string.Empty;
+    }
+}
+
+/// <summary>gRFC A28's header rules both views share: <c>-bin</c> keys never match; <c>content-type</c> reads <c>application/grpc</c>.</summary>
+internal static class GrpcHeaderRules
+{
+    /// <summary>Whether a rule decides the header (then <paramref name="found"/> and <paramref name="value"/> are the answer).</summary>
+    public static bool TryFixed(string name, out ReadOnlySpan<char> value, out bool found)
+    {
+        value = default;
+        found = false;
+        if (name.EndsWith("-bin", StringComparison.OrdinalIgnoreCase))
+        {
+            return true;
+        }
+
+        if (string.Equals(name, "content-type", StringComparison.OrdinalIgnoreCase))
+        {
+            value = "application/grpc";
+            found = true;
+            return true;
+        }
+
+        return false;
     }
 }
