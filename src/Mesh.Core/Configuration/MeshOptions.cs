@@ -63,6 +63,9 @@ public sealed class ServiceOptions
 
     /// <summary>A local rate limit on all requests to the service. Off when omitted.</summary>
     public RateLimitOptions? RateLimit { get; set; }
+
+    /// <summary>TLS to the service's endpoints (Istio DestinationRule <c>trafficPolicy.tls</c>). Plaintext when omitted.</summary>
+    public TlsOptions? Tls { get; set; }
 }
 
 /// <summary>
@@ -88,6 +91,9 @@ public sealed class ClusterOptions
 
     /// <summary>A slow-call-rate circuit breaker. Off when omitted.</summary>
     public SlowCallBreakerOptions? SlowCallBreaker { get; set; }
+
+    /// <summary>TLS to the cluster's endpoints. Plaintext when omitted.</summary>
+    public TlsOptions? Tls { get; set; }
 }
 
 /// <summary>One endpoint of a service.</summary>
@@ -230,4 +236,38 @@ public sealed class ConsistentHashOptions
 
     /// <summary>Maglev: the lookup table size, a prime (Envoy default 65537).</summary>
     public int TableSize { get; set; } = LoadBalancing.LoadBalancingDefaults.MaglevTableSize;
+}
+
+/// <summary>
+/// How a client secures connections to a cluster's endpoints (Istio DestinationRule <c>trafficPolicy.tls</c>;
+/// xDS <c>UpstreamTlsContext</c>). The server's certificate must be an X509-SVID that chains to the workload's
+/// trust bundle; with <see cref="TlsMode.Mutual"/> the client presents its workload certificate too. A cluster
+/// with TLS never falls back to plaintext.
+/// </summary>
+public sealed class TlsOptions
+{
+    /// <summary>Plaintext, TLS, or mutual TLS. Default <see cref="TlsMode.Disable"/>.</summary>
+    public TlsMode Mode { get; set; } = TlsMode.Disable;
+
+    /// <summary>
+    /// The server must have a subject alternative name (SPIFFE ID, DNS name or IP address) that matches one of these,
+    /// e.g. <c>{ "Exact": "spiffe://cluster.local/ns/shop/sa/backend" }</c>. Any server of the trust bundle when empty.
+    /// </summary>
+    public List<StringMatchOptions> SubjectAltNames { get; } = [];
+
+    /// <summary>The server name sent in the TLS handshake (SNI). The endpoint's host when omitted.</summary>
+    public string? Sni { get; set; }
+}
+
+/// <summary>The TLS modes of a client (Istio's <c>DISABLE</c>, <c>SIMPLE</c> and <c>ISTIO_MUTUAL</c>).</summary>
+public enum TlsMode
+{
+    /// <summary>Plaintext.</summary>
+    Disable,
+
+    /// <summary>TLS: the server is authenticated, the client is not.</summary>
+    Simple,
+
+    /// <summary>Mutual TLS with the workload's certificate: both sides are authenticated.</summary>
+    Mutual,
 }

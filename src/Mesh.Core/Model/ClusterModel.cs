@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using Mesh.Identity;
 using Mesh.LoadBalancing;
 using Mesh.Resilience;
 using Mesh.Routing;
@@ -52,6 +53,9 @@ public sealed class ClusterModel
 
     /// <summary>How many endpoints take traffic by their source health (ejections aside).</summary>
     public int UsableCount { get; }
+
+    /// <summary>How connections to the endpoints are secured, or <see langword="null"/> for plaintext.</summary>
+    public ClientTlsPolicy? Tls { get; init; }
 
     /// <summary>The load-balancing policy's name.</summary>
     public string PolicyName { get; }

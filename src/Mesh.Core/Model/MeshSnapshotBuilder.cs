@@ -2,6 +2,7 @@ using System.Collections.Frozen;
 using System.Collections.Immutable;
 using System.Globalization;
 using Mesh.Configuration;
+using Mesh.Identity;
 using Mesh.LoadBalancing;
 using Mesh.Resilience;
 using Mesh.Routing;
@@ -158,8 +159,9 @@ internal sealed class MeshSnapshotBuilder
             var (policy, hashPolicy, hashSettings) = ResolvePolicy(service.LoadBalancer, $"{path}:LoadBalancer", errors);
             var resilience = ClusterResilienceSettings.Create(service, path, errors);
             var detector = CreateDetector(name, service, endpoints, path, runtime, errors);
+            var tls = ClientTlsPolicy.Create(service.Tls, $"{path}:Tls", errors);
             var family = new List<ClusterModel>();
-            var cluster = CreateCluster(name, endpoints, policy, hashPolicy, hashSettings, resilience, detector, previous, runtime);
+            var cluster = CreateCluster(name, endpoints, policy, hashPolicy, hashSettings, resilience, tls, detector, previous, runtime);
             if (namedClusters.ContainsKey(name))
             {
                 errors.Add($"{path}: the service's cluster is named '{name}', which Mesh:Clusters also defines; rename the named cluster");
@@ -178,7 +180,7 @@ internal sealed class MeshSnapshotBuilder
                 }
 
                 var members = endpoints.Where(e => selector.All(l => e.Labels.TryGetValue(l.Key, out var v) && v == l.Value)).ToImmutableArray();
-                var subset = CreateCluster($"{name}/{subsetName}", members, policy, hashPolicy, hashSettings, resilience, detector, previous, runtime);
+                var subset = CreateCluster($"{name}/{subsetName}", members, policy, hashPolicy, hashSettings, resilience, tls, detector, previous, runtime);
                 family.Add(subset);
                 subsets[subsetName] = subset;
                 clusters[subset.Name] = subset;
@@ -246,13 +248,15 @@ internal sealed class MeshSnapshotBuilder
                 OutlierDetection = cluster.OutlierDetection,
                 CircuitBreaker = cluster.CircuitBreaker,
                 SlowCallBreaker = cluster.SlowCallBreaker,
+                Tls = cluster.Tls,
             };
             settings.Endpoints.AddRange(cluster.Endpoints);
             var endpoints = BuildEndpoints(settings, path, previous, runtime, errors);
             var (policy, hashPolicy, hashSettings) = ResolvePolicy(cluster.LoadBalancer, $"{path}:LoadBalancer", errors);
             var resilience = ClusterResilienceSettings.Create(settings, path, errors);
             var detector = CreateDetector(name, settings, endpoints, path, runtime, errors);
-            var model = CreateCluster(name, endpoints, policy, hashPolicy, hashSettings, resilience, detector, previous, runtime);
+            var tls = ClientTlsPolicy.Create(cluster.Tls, $"{path}:Tls", errors);
+            var model = CreateCluster(name, endpoints, policy, hashPolicy, hashSettings, resilience, tls, detector, previous, runtime);
             if (detector is not null)
             {
                 detector.EjectionsChanged += model.RefreshPicker;
@@ -496,6 +500,7 @@ internal sealed class MeshSnapshotBuilder
         RequestHashPolicy? hash,
         (int MinRing, int MaxRing, int Table) settings,
         ClusterResilienceSettings resilience,
+        ClientTlsPolicy? tls,
         OutlierDetector? detector,
         MeshRuntime previous,
         MeshRuntime runtime)
@@ -515,7 +520,10 @@ internal sealed class MeshSnapshotBuilder
             candidates => policy.CreatePicker(new LoadBalancingContext(name, candidates, random, minRing, maxRing, table)),
             hash,
             state,
-            detector);
+            detector)
+        {
+            Tls = tls,
+        };
     }
 
     private OutlierDetector? CreateDetector(string service, ServiceOptions options, ImmutableArray<EndpointModel> endpoints, string path, MeshRuntime runtime, List<string> errors)
