@@ -61,8 +61,9 @@ internal sealed class TestPki
     {
         issuer ??= Root;
         var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest(string.Empty, key, HashAlgorithmName.SHA256);
+        var request = new CertificateRequest(isCa ? $"CN=Test intermediate {TrustDomain}, O=Mesh tests" : string.Empty, key, HashAlgorithmName.SHA256);
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(isCa, false, 0, true));
+        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
         request.CertificateExtensions.Add(new X509KeyUsageExtension(usage, true));
         request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1"), new Oid("1.3.6.1.5.5.7.3.2")], false));
         request.CertificateExtensions.Add(SubjectAltNames(uris, dnsNames ?? []));
