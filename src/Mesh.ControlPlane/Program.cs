@@ -2,6 +2,12 @@ using Mesh.ControlPlane.Hosting;
 using Microsoft.Extensions.Logging;
 
 // The command line of DESIGN 4.4; the work is in ControlPlaneApp so that tests and the demo run it in-process.
+if (args is ["--help"] or ["-h"])
+{
+    await Console.Out.WriteLineAsync(ControlPlaneOptions.Help).ConfigureAwait(false);
+    return 0;
+}
+
 if (ControlPlaneOptions.TryParse(args, out var options) is { } error)
 {
     await Console.Error.WriteLineAsync(error).ConfigureAwait(false);
@@ -37,7 +43,8 @@ catch (Exception ex) when (ex is ArgumentException or IOException or InvalidOper
 
 await using (app.ConfigureAwait(false))
 {
-    await Console.Out.WriteLineAsync($"xDS on {app.XdsAddress}, admin on {app.AdminAddress} (/healthz, /readyz, /debug/config_dump, /debug/clients); Ctrl-C stops.").ConfigureAwait(false);
+    var ca = options.Ca.IsEnabled ? "; certificates signed on the xDS address, root at /ca/root-cert.pem" : string.Empty;
+    await Console.Out.WriteLineAsync($"xDS on {app.XdsAddress}, admin on {app.AdminAddress} (/healthz, /readyz, /debug/config_dump, /debug/clients){ca}; Ctrl-C stops.").ConfigureAwait(false);
     try
     {
         await Task.Delay(Timeout.Infinite, stop.Token).ConfigureAwait(false);

@@ -5,6 +5,7 @@ using Envoy.Extensions.Filters.Network.HttpConnectionManager.V3;
 using Google.Protobuf;
 using Google.Protobuf.Reflection;
 using Mesh.ControlPlane.Configuration;
+using Mesh.ControlPlane.Security;
 using Mesh.Xds.Server;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -37,6 +38,13 @@ internal static class AdminEndpoints
             : Results.Text(store.IsSynced ? "no snapshot published yet\n" : "sources not synced yet\n", statusCode: StatusCodes.Status503ServiceUnavailable));
         app.MapGet("/debug/config_dump", () => Results.Text(ConfigDump(host.Status, sourceProblems()).ToJsonString(), "application/json"));
         app.MapGet("/debug/clients", () => Results.Text(Clients(cache).ToJsonString(), "application/json"));
+    }
+
+    /// <summary>The CA's roots at <c>/ca/root-cert.pem</c>: public, so a workload can fetch them to bootstrap in development.</summary>
+    public static void MapCertificateAuthority(WebApplication app, CertificateAuthority authority)
+    {
+        var pem = authority.RootsPem;
+        app.MapGet("/ca/root-cert.pem", () => Results.Text(pem, "application/x-pem-file"));
     }
 
     internal static JsonObject ConfigDump(ControlPlaneStatus status, IEnumerable<string>? sourceProblems = null)

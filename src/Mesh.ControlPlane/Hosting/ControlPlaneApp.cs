@@ -3,8 +3,10 @@ using Mesh.ControlPlane.Configuration;
 using Mesh.ControlPlane.Configuration.Kubernetes;
 using Mesh.ControlPlane.Configuration.Manifests;
 using Mesh.ControlPlane.Model;
+using Mesh.ControlPlane.Security;
 using Mesh.ControlPlane.Telemetry;
 using Mesh.Xds.Server;
+using k8s;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -21,7 +23,8 @@ namespace Mesh.ControlPlane.Hosting;
 
 /// <summary>
 /// The control plane, runnable in-process: an xDS server (ADS over HTTP/2) and an admin server
-/// (<c>/healthz</c>, <c>/readyz</c>, <c>/debug/config_dump</c>, <c>/debug/clients</c>, and Prometheus <c>/metrics</c>), fed by the configured sources.
+/// (<c>/healthz</c>, <c>/readyz</c>, <c>/debug/config_dump</c>, <c>/debug/clients</c>, and Prometheus <c>/metrics</c>), fed by the configured sources;
+/// with the certificate authority enabled, Istio's certificate-signing service on the xDS address and <c>/ca/root-cert.pem</c> on the admin one.
 /// </summary>
 /// <example><code>
 /// await using var controlPlane = await ControlPlaneApp.StartAsync(new ControlPlaneOptions { ManifestsDirectory = "samples/manifests", XdsListen = "127.0.0.1:0", AdminListen = "127.0.0.1:0" });
@@ -34,6 +37,7 @@ public sealed class ControlPlaneApp : IAsyncDisposable
     private readonly List<IHostedService> _sources;
     private readonly ControlPlaneHost _host;
     private readonly ControlPlaneTelemetry _telemetry;
+    private CertificateAuthorityServices? _certificateAuthority;
     private int _stopped;
 
     private ControlPlaneApp(WebApplication xds, WebApplication admin, List<IHostedService> sources, ControlPlaneHost host, IConfigStore store, ControlPlaneTelemetry telemetry)
@@ -65,10 +69,14 @@ public sealed class ControlPlaneApp : IAsyncDisposable
 
     internal ControlPlaneHost Host => _host;
 
+    /// <summary>The certificate authority served on the xDS address, or null when it is not enabled.</summary>
+    internal CertificateAuthority? CertificateAuthority => _certificateAuthority?.Authority;
+
     internal XdsSnapshotCache Cache => _xds.Services.GetRequiredService<XdsSnapshotCache>();
 
     /// <summary>Starts the servers, then the sources; returns once both servers listen and the sources have started.</summary>
     /// <exception cref="ArgumentException">The options are invalid (the message says which and why).</exception>
+    /// <exception cref="CertificateAuthorityException">The CA's files, Secret or bootstrap tokens are missing or wrong (the message names each and the fix).</exception>
     public static async Task<ControlPlaneApp> StartAsync(ControlPlaneOptions options, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -78,6 +86,26 @@ public sealed class ControlPlaneApp : IAsyncDisposable
         }
 
         var loggerFactory = options.LoggerFactory ?? NullLoggerFactory.Instance;
+
+        // The CA loads first: a missing or wrong key stops the start before anything listens.
+        var certificateAuthority = options.Ca.IsEnabled
+            ? await CertificateAuthorityServices.CreateAsync(options.Ca, KubernetesConfiguration(options), loggerFactory, TimeProvider.System, cancellationToken).ConfigureAwait(false)
+            : null;
+        try
+        {
+            var app = await StartAsync(options, loggerFactory, certificateAuthority, cancellationToken).ConfigureAwait(false);
+            app._certificateAuthority = certificateAuthority;
+            return app;
+        }
+        catch
+        {
+            certificateAuthority?.Dispose();
+            throw;
+        }
+    }
+
+    private static async Task<ControlPlaneApp> StartAsync(ControlPlaneOptions options, ILoggerFactory loggerFactory, CertificateAuthorityServices? certificateAuthority, CancellationToken cancellationToken)
+    {
         var store = options.Store ?? new ConfigStore();
         var cache = new XdsSnapshotCache(new XdsServerOptions { NodeHash = XdsNodeHash.Constant(ControlPlaneHost.SnapshotKey) }, TimeProvider.System, loggerFactory);
         var telemetry = new ControlPlaneTelemetry(cache, store);
@@ -88,8 +116,18 @@ public sealed class ControlPlaneApp : IAsyncDisposable
         xdsBuilder.Services.AddSingleton(cache);
         xdsBuilder.Services.AddGrpc();
         xdsBuilder.Services.AddXdsServer();
+        if (certificateAuthority is not null)
+        {
+            xdsBuilder.Services.AddSingleton(certificateAuthority.Authority);
+            xdsBuilder.Services.AddSingleton(certificateAuthority.Authenticator);
+        }
+
         var xds = xdsBuilder.Build();
         xds.MapGrpcService<XdsAdsService>();
+        if (certificateAuthority is not null)
+        {
+            xds.MapGrpcService<IstioCertificateService>();
+        }
 
         var adminBuilder = WebApplication.CreateSlimBuilder();
         Configure(adminBuilder, loggerFactory, options.AdminListen, HttpProtocols.Http1);
@@ -108,6 +146,10 @@ public sealed class ControlPlaneApp : IAsyncDisposable
 
         // A file the manifest source rejects never reaches the store; its problems are shown beside the translation's.
         AdminEndpoints.Map(admin, store, host, cache, () => manifests?.Problems.Select(static p => p.ToString()) ?? []);
+        if (certificateAuthority is not null)
+        {
+            AdminEndpoints.MapCertificateAuthority(admin, certificateAuthority.Authority);
+        }
 
         if (options.KubeconfigPath is not null || options.InCluster)
         {
@@ -136,6 +178,11 @@ public sealed class ControlPlaneApp : IAsyncDisposable
 
     /// <summary>Translates and publishes now, without waiting for the debounce (tests, and after a bulk load).</summary>
     public void Publish() => _host.Rebuild();
+
+    private static KubernetesClientConfiguration? KubernetesConfiguration(ControlPlaneOptions options) =>
+        options.InCluster ? KubernetesClientConfiguration.InClusterConfig()
+        : options.KubeconfigPath is { } path ? KubernetesClientConfiguration.BuildConfigFromConfigFile(path)
+        : null;
 
     private static void Configure(WebApplicationBuilder builder, ILoggerFactory loggerFactory, string listen, HttpProtocols protocols)
     {
@@ -191,6 +238,7 @@ public sealed class ControlPlaneApp : IAsyncDisposable
         await _xds.DisposeAsync().ConfigureAwait(false);
         await _admin.DisposeAsync().ConfigureAwait(false);
         _telemetry.Dispose();
+        _certificateAuthority?.Dispose();
     }
 }
 

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using Mesh.ControlPlane.Configuration;
+using Mesh.ControlPlane.Security;
 using Microsoft.Extensions.Logging;
 
 namespace Mesh.ControlPlane.Hosting;
@@ -41,6 +42,9 @@ public sealed class ControlPlaneOptions
     /// <summary>Further settings of the Kubernetes source (namespaces, idle watchdog, backoff), applied after the kubeconfig ones.</summary>
     public Action<Configuration.Kubernetes.KubernetesSourceOptions>? ConfigureKubernetes { get; set; }
 
+    /// <summary>The certificate authority (<c>--ca</c> and the <c>--ca-*</c> flags); off unless enabled.</summary>
+    public CertificateAuthorityOptions Ca { get; } = new();
+
     /// <summary>Where logs go; none when null.</summary>
     public ILoggerFactory? LoggerFactory { get; set; }
 
@@ -62,6 +66,15 @@ public sealed class ControlPlaneOptions
                     case "--in-cluster": options.InCluster = true; break;
                     case "--xds-listen": options.XdsListen = Value(); break;
                     case "--admin-listen": options.AdminListen = Value(); break;
+                    case "--ca": options.Ca.Enabled = true; break;
+                    case "--ca-dir": options.Ca.CertificatesDirectory = Value(); break;
+                    case "--ca-secret": SetSecret(options.Ca, Value()); break;
+                    case "--trust-domain": options.Ca.TrustDomain = Value(); break;
+                    case "--ca-default-ttl": options.Ca.DefaultTtl = Duration(arg, Value()); break;
+                    case "--ca-max-ttl": options.Ca.MaxTtl = Duration(arg, Value()); break;
+                    case "--ca-token-audiences": SetAudiences(options.Ca, Value()); break;
+                    case "--bootstrap-tokens": options.Ca.BootstrapTokensFile = Value(); break;
+                    case "--insecure-dev-identities": options.Ca.InsecureDevelopmentIdentities = true; break;
                     default: return $"unknown argument '{arg}'. {Usage}";
                 }
             }
@@ -72,10 +85,70 @@ public sealed class ControlPlaneOptions
         }
 
         return options.Validate();
+
+        static TimeSpan Duration(string flag, string value) =>
+            CertificateAuthorityOptions.TryParseDuration(value, out var duration)
+                ? duration
+                : throw new ArgumentException($"{flag} = {value}: must be a duration such as 3600s, 30m, 24h or 90d");
+
+        static void SetSecret(CertificateAuthorityOptions ca, string value)
+        {
+            var slash = value.IndexOf('/', StringComparison.Ordinal);
+            if (slash == 0 || slash == value.Length - 1 || value.Length == 0 || value.IndexOf('/', slash + 1) >= 0)
+            {
+                throw new ArgumentException($"--ca-secret = {value}: must be NAME or NAMESPACE/NAME, e.g. istio-system/cacerts");
+            }
+
+            (ca.KubernetesSecretNamespace, ca.KubernetesSecretName) = slash < 0 ? (ca.KubernetesSecretNamespace, value) : (value[..slash], value[(slash + 1)..]);
+        }
+
+        static void SetAudiences(CertificateAuthorityOptions ca, string value)
+        {
+            ca.TokenAudiences.Clear();
+            foreach (var audience in value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+            {
+                ca.TokenAudiences.Add(audience);
+            }
+        }
     }
 
     /// <summary>The command line's summary.</summary>
-    public const string Usage = "Usage: Mesh.ControlPlane --manifests DIR [--kubeconfig FILE | --in-cluster] [--xds-listen 127.0.0.1:18000] [--admin-listen 127.0.0.1:18001]";
+    public const string Usage = "Usage: Mesh.ControlPlane --manifests DIR [--kubeconfig FILE | --in-cluster] [--xds-listen 127.0.0.1:18000] [--admin-listen 127.0.0.1:18001] "
+                                + "[--ca [--ca-dir DIR | --ca-secret [NAMESPACE/]NAME] [--trust-domain cluster.local] [--ca-default-ttl 24h] [--ca-max-ttl 90d] "
+                                + "[--bootstrap-tokens FILE | --insecure-dev-identities] [--ca-token-audiences istio-ca]] (--help explains each)";
+
+    /// <summary>The command line, flag by flag (<c>--help</c>).</summary>
+    public const string Help = """
+        Usage: Mesh.ControlPlane [options]
+
+        Sources (at least one):
+          --manifests DIR               read and watch a directory of YAML manifests
+          --kubeconfig FILE             watch the cluster of a kubeconfig file
+          --in-cluster                  watch the cluster the process runs in (its service account)
+
+        Listeners:
+          --xds-listen IP:PORT          the xDS gRPC address (default 127.0.0.1:18000; port 0 picks one)
+          --admin-listen IP:PORT        the admin HTTP address (default 127.0.0.1:18001): /healthz, /readyz,
+                                        /debug/config_dump, /debug/clients, /metrics, /ca/root-cert.pem (with --ca)
+
+        Certificate authority (Istio's IstioCertificateService, served on the xDS port):
+          --ca                          serve the CA; without --ca-dir or --ca-secret a root is generated
+                                        in memory (development only: not persisted, new on every start)
+          --ca-dir DIR                  load Istio's plug-in CA files: ca-cert.pem, ca-key.pem, root-cert.pem,
+                                        and cert-chain.pem when ca-cert.pem is an intermediate (implies --ca)
+          --ca-secret [NAMESPACE/]NAME  load the same keys from a Secret (Istio's: istio-system/cacerts;
+                                        needs --kubeconfig or --in-cluster; implies --ca)
+          --trust-domain DOMAIN         the SPIFFE trust domain (default cluster.local)
+          --ca-default-ttl DURATION     certificate lifetime when a request asks for 0 (default 24h)
+          --ca-max-ttl DURATION         the longest lifetime a request may ask for; longer is rejected (default 90d)
+          --bootstrap-tokens FILE       authenticate callers by tokens, one line each: '<token> <namespace> <serviceAccount>'
+          --insecure-dev-identities     believe the identity callers claim (x-mesh-namespace, x-mesh-service-account
+                                        metadata): INSECURE, for development only
+          --ca-token-audiences LIST     audiences for Kubernetes TokenReview, comma-separated (default istio-ca)
+        Callers are authenticated by Kubernetes TokenReview with --kubeconfig or --in-cluster, unless
+        --bootstrap-tokens or --insecure-dev-identities is given; without a cluster, one of them is required.
+        Durations: 3600s, 30m, 24h, 90d.
+        """;
 
     /// <summary>Checks the options; returns the error, or null.</summary>
     public string? Validate()
@@ -98,6 +171,7 @@ public sealed class ControlPlaneOptions
             }
         }
 
-        return null;
+        var caErrors = Ca.Validate(hasKubernetes: KubeconfigPath is not null || InCluster);
+        return caErrors.Count == 0 ? null : string.Join("; ", caErrors);
     }
 }

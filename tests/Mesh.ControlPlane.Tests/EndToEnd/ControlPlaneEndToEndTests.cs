@@ -87,7 +87,7 @@ public sealed class ControlPlaneEndToEndTests
         Assert.That(clients.RootElement.EnumerateArray().Select(c => c.GetProperty("nodeId").GetString()), Does.Contain("e2e"));
     }
 
-    private static ConfigObject VirtualService(int v1, int v2) => Object(Istio, "VirtualService", "demo", "backend", $$"""
+    private static ConfigObject VirtualService(int v1, int v2) => Object(TranslationTestObjects.Istio, "VirtualService", "demo", "backend", $$"""
         {"hosts":["backend"],"http":[{"name":"split","route":[{"destination":{"host":"backend","subset":"v1"},"weight":{{v1}}},{"destination":{"host":"backend","subset":"v2"},"weight":{{v2}}}]}]}
         """);
 

@@ -24,6 +24,9 @@ namespace Mesh.ControlPlane.Tests.Infrastructure;
 /// (chunked), replays the history after the requested resourceVersion, answers a resourceVersion older than
 /// the history with an ERROR event carrying a 410 Status (then closes, as the API server does), and sends
 /// BOOKMARK events when asked. Every object carries a resourceVersion from one global counter.
+/// For the certificate authority it also answers <c>POST /apis/authentication.k8s.io/v1/tokenreviews</c> from a token
+/// table (<see cref="AddToken"/>) and <c>GET /api/v1/namespaces/{ns}/secrets/{name}</c> (<see cref="SetSecret"/>),
+/// with the API server's status codes and JSON shapes.
 /// </summary>
 internal sealed class FakeKubeApiServer : IAsyncDisposable
 {
@@ -45,6 +48,9 @@ internal sealed class FakeKubeApiServer : IAsyncDisposable
     private readonly List<WatchConnection> _watches = [];
     private readonly ConcurrentQueue<RecordedRequest> _requests = new();
     private readonly ConcurrentDictionary<string, int> _bookmarksSent = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, (string Username, IReadOnlyList<string>? Audiences)> _tokens = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, JsonObject> _secrets = new(StringComparer.Ordinal);
+    private readonly ConcurrentQueue<RecordedTokenReview> _tokenReviews = new();
     private long _resourceVersion = 1000;
     private long _compactedThrough;
 
@@ -94,6 +100,43 @@ internal sealed class FakeKubeApiServer : IAsyncDisposable
         var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
         server = new FakeKubeApiServer(app, new Uri(address));
         return server;
+    }
+
+    /// <summary>When set, TokenReviews are answered 403 Forbidden (the control plane lacks system:auth-delegator).</summary>
+    public bool ForbidTokenReviews { get; set; }
+
+    /// <summary>Every TokenReview received, in order.</summary>
+    public IReadOnlyList<RecordedTokenReview> TokenReviews => [.. _tokenReviews];
+
+    /// <summary>
+    /// Makes a token valid for <paramref name="username"/> (e.g. <c>system:serviceaccount:demo:backend</c>); with
+    /// <paramref name="audiences"/>, only for reviews that ask for one of them (or for none). Other tokens are not authenticated.
+    /// </summary>
+    public void AddToken(string token, string username, IReadOnlyList<string>? audiences = null) => _tokens[token] = (username, audiences);
+
+    /// <summary>Creates or replaces an Opaque Secret; the values are stored base64-encoded under <c>data</c>, as the API server does.</summary>
+    public void SetSecret(string ns, string name, IReadOnlyDictionary<string, string> data)
+    {
+        var encoded = new JsonObject();
+        foreach (var (key, value) in data)
+        {
+            encoded[key] = Convert.ToBase64String(Encoding.UTF8.GetBytes(value));
+        }
+
+        string rv;
+        lock (_lock)
+        {
+            rv = Rv(++_resourceVersion);
+        }
+
+        _secrets[ns + "/" + name] = new JsonObject
+        {
+            ["kind"] = "Secret",
+            ["apiVersion"] = "v1",
+            ["metadata"] = new JsonObject { ["name"] = name, ["namespace"] = ns, ["uid"] = $"uid-Secret-{ns}-{name}", ["resourceVersion"] = rv },
+            ["type"] = "Opaque",
+            ["data"] = encoded,
+        };
     }
 
     public int ListCount(string kind) => Requests.Count(r => !r.Watch && r.Kind == kind);
@@ -300,6 +343,18 @@ internal sealed class FakeKubeApiServer : IAsyncDisposable
     private async Task HandleAsync(HttpContext context)
     {
         var segments = context.Request.Path.Value!.Trim('/').Split('/');
+        if (segments is ["apis", "authentication.k8s.io", "v1", "tokenreviews"] && HttpMethods.IsPost(context.Request.Method))
+        {
+            await TokenReviewAsync(context);
+            return;
+        }
+
+        if (segments is ["api", "v1", "namespaces", var secretNamespace, "secrets", var secretName] && HttpMethods.IsGet(context.Request.Method))
+        {
+            await SecretAsync(context, secretNamespace, secretName);
+            return;
+        }
+
         ResourceType? type = null;
         string? ns = null;
         if (segments.Length >= 3 && segments[0] == "api")
@@ -490,11 +545,100 @@ internal sealed class FakeKubeApiServer : IAsyncDisposable
         }
     }
 
+    private async Task TokenReviewAsync(HttpContext context)
+    {
+        context.Response.ContentType = "application/json";
+        if (ForbidTokenReviews)
+        {
+            context.Response.StatusCode = StatusCodes.Status403Forbidden;
+            await context.Response.WriteAsync(Status(403, "Forbidden", "tokenreviews.authentication.k8s.io is forbidden: User \"system:serviceaccount:istio-system:mesh\" cannot create resource \"tokenreviews\" in API group \"authentication.k8s.io\" at the cluster scope"));
+            return;
+        }
+
+        JsonObject? body;
+        try
+        {
+            body = JsonNode.Parse(await new StreamReader(context.Request.Body).ReadToEndAsync()) as JsonObject;
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            body = null;
+        }
+
+        if (body is null || body["kind"]?.GetValue<string>() != "TokenReview" || body["spec"] is not JsonObject spec)
+        {
+            context.Response.StatusCode = StatusCodes.Status400BadRequest;
+            await context.Response.WriteAsync(Status(400, "BadRequest", "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf"));
+            return;
+        }
+
+        var token = spec["token"]?.GetValue<string>() ?? string.Empty;
+        var requested = spec["audiences"] is JsonArray array ? array.Select(a => a!.GetValue<string>()).ToList() : [];
+        _tokenReviews.Enqueue(new RecordedTokenReview(token, requested));
+        var status = new JsonObject { ["user"] = new JsonObject() };
+        if (_tokens.TryGetValue(token, out var entry))
+        {
+            var granted = requested.Count == 0 ? ["https://kubernetes.default.svc.cluster.local"] : entry.Audiences is null ? requested : requested.Intersect(entry.Audiences, StringComparer.Ordinal).ToList();
+            if (granted.Count == 0)
+            {
+                status["error"] = $"[invalid bearer token, token audiences [{string.Join(" ", entry.Audiences!.Select(a => $"\"{a}\""))}] is invalid for the target audiences [{string.Join(" ", requested.Select(a => $"\"{a}\""))}]]";
+            }
+            else
+            {
+                var parts = entry.Username.Split(':');
+                var groups = new JsonArray();
+                if (parts is ["system", "serviceaccount", var ns, _])
+                {
+                    groups.Add("system:serviceaccounts");
+                    groups.Add($"system:serviceaccounts:{ns}");
+                }
+
+                groups.Add("system:authenticated");
+                status["authenticated"] = true;
+                status["user"] = new JsonObject { ["username"] = entry.Username, ["uid"] = $"uid-{entry.Username}", ["groups"] = groups };
+                status["audiences"] = new JsonArray([.. granted.Select(static a => (JsonNode?)a)]);
+            }
+        }
+        else
+        {
+            status["error"] = "[invalid bearer token, square/go-jose: error in cryptographic primitive]";
+        }
+
+        // The API server answers a create of a TokenReview with 201 and the review, its status filled in.
+        context.Response.StatusCode = StatusCodes.Status201Created;
+        await context.Response.WriteAsync(new JsonObject
+        {
+            ["kind"] = "TokenReview",
+            ["apiVersion"] = "authentication.k8s.io/v1",
+            ["metadata"] = new JsonObject { ["creationTimestamp"] = null },
+            ["spec"] = spec.DeepClone(),
+            ["status"] = status,
+        }.ToJsonString());
+    }
+
+    private async Task SecretAsync(HttpContext context, string ns, string name)
+    {
+        context.Response.ContentType = "application/json";
+        if (_secrets.TryGetValue(ns + "/" + name, out var secret))
+        {
+            await context.Response.WriteAsync(secret.ToJsonString());
+            return;
+        }
+
+        context.Response.StatusCode = StatusCodes.Status404NotFound;
+        var status = JsonNode.Parse(Status(404, "NotFound", $"secrets \"{name}\" not found"))!;
+        status["details"] = new JsonObject { ["name"] = name, ["kind"] = "secrets" };
+        await context.Response.WriteAsync(status.ToJsonString());
+    }
+
     private static async Task WriteLineAsync(HttpContext context, string line)
     {
         await context.Response.Body.WriteAsync(Encoding.UTF8.GetBytes(line + "\n"), context.RequestAborted);
         await context.Response.Body.FlushAsync(context.RequestAborted);
     }
+
+    /// <summary>A TokenReview the server received: the token and the audiences asked for.</summary>
+    public sealed record RecordedTokenReview(string Token, IReadOnlyList<string> Audiences);
 
     /// <summary>A LIST or WATCH the server received.</summary>
     public sealed record RecordedRequest(string Kind, string? Namespace, bool Watch, string ResourceVersion, bool AllowWatchBookmarks);

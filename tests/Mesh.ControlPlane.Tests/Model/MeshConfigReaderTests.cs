@@ -1,4 +1,5 @@
 using Mesh.ControlPlane.Model;
+using Mesh.ControlPlane.Tests.Infrastructure;
 using static Mesh.ControlPlane.Tests.Infrastructure.TranslationTestObjects;
 
 namespace Mesh.ControlPlane.Tests.Model;
@@ -10,7 +11,7 @@ public sealed class MeshConfigReaderTests
     public void Validate_NegativeWeight_NamesOriginKindFieldValueAndRule()
     {
         // Arrange
-        var vs = Object(Istio, "VirtualService", "demo", "backend", """
+        var vs = Object(TranslationTestObjects.Istio, "VirtualService", "demo", "backend", """
             {"hosts":["backend"],"http":[{"route":[{"destination":{"host":"backend","subset":"v1"},"weight":105},{"destination":{"host":"backend","subset":"v2"},"weight":-5}]}]}
             """);
 
@@ -25,7 +26,7 @@ public sealed class MeshConfigReaderTests
     [Test]
     public void Validate_WeightsNotAddingUpTo100_IsAnError()
     {
-        var vs = Object(Istio, "VirtualService", "demo", "backend", """
+        var vs = Object(TranslationTestObjects.Istio, "VirtualService", "demo", "backend", """
             {"hosts":["backend"],"http":[{"route":[{"destination":{"host":"backend","subset":"v1"},"weight":70},{"destination":{"host":"backend","subset":"v2"},"weight":20}]}]}
             """);
 
@@ -38,7 +39,7 @@ public sealed class MeshConfigReaderTests
     public void Check_MirrorAndRedirect_MirrorWarnsRedirectRejects()
     {
         // Mirroring does not change where requests go; a redirect does, so ignoring it would change traffic.
-        var vs = Object(Istio, "VirtualService", "demo", "backend", """
+        var vs = Object(TranslationTestObjects.Istio, "VirtualService", "demo", "backend", """
             {"hosts":["backend"],"http":[{"mirror":{"host":"shadow"},"route":[{"destination":{"host":"backend"}}]},{"redirect":{"uri":"/x"},"route":[{"destination":{"host":"backend"}}]}]}
             """);
 
@@ -52,7 +53,7 @@ public sealed class MeshConfigReaderTests
     public void Read_InvalidObject_LeftOutWholeOthersKept()
     {
         var objects = Seed();
-        objects.Add(Object(Istio, "DestinationRule", "demo", "other", """{"host":"other","trafficPolicy":{"loadBalancer":{"simple":"PASSTHROUGH"}}}"""));
+        objects.Add(Object(TranslationTestObjects.Istio, "DestinationRule", "demo", "other", """{"host":"other","trafficPolicy":{"loadBalancer":{"simple":"PASSTHROUGH"}}}"""));
         objects.Add(Object("apps/v1", "Deployment", "demo", "frontend", "{}"));
 
         var result = MeshConfigReader.Read(objects);
@@ -100,7 +101,7 @@ public sealed class MeshConfigReaderTests
     [Test]
     public void Validate_BadDurationAndUnknownApiVersion_ReportEach()
     {
-        var vs = Object(Istio, "VirtualService", "demo", "a", """{"hosts":["backend"],"http":[{"timeout":"2 seconds","route":[{"destination":{"host":"backend"}}]}]}""");
+        var vs = Object(TranslationTestObjects.Istio, "VirtualService", "demo", "a", """{"hosts":["backend"],"http":[{"timeout":"2 seconds","route":[{"destination":{"host":"backend"}}]}]}""");
         var wrongVersion = Object("networking.istio.io/v2", "DestinationRule", "demo", "b", """{"host":"backend"}""");
 
         Assert.That(MeshConfigReader.Validate(vs), Has.One.EndsWith("spec.http[0].timeout = 2 seconds: must be a duration such as \"2s\", \"100ms\" or \"1m\""));

@@ -11,6 +11,7 @@ using Mesh.ControlPlane.Translation;
 using Mesh.Xds.Resources;
 using Mesh.Xds.Server;
 using Microsoft.Extensions.DependencyInjection;
+using Mesh.ControlPlane.Tests.Infrastructure;
 using static Mesh.ControlPlane.Tests.Infrastructure.TranslationTestObjects;
 
 namespace Mesh.ControlPlane.Tests.Translation;
@@ -169,7 +170,7 @@ public sealed class XdsTranslatorTests
             Pod("orders-1", "v1"),
             Pod("orders-2", "v2"),
             Pod("orders-3", "v1"),
-            Object(Istio, "DestinationRule", "shop", "orders", """{"host":"orders","subsets":[{"name":"v1","labels":{"version":"v1"}}],"trafficPolicy":{"loadBalancer":{"consistentHash":{"httpHeaderName":"x-user"}}}}"""),
+            Object(TranslationTestObjects.Istio, "DestinationRule", "shop", "orders", """{"host":"orders","subsets":[{"name":"v1","labels":{"version":"v1"}}],"trafficPolicy":{"loadBalancer":{"consistentHash":{"httpHeaderName":"x-user"}}}}"""),
         ];
 
         // Act
@@ -197,11 +198,11 @@ public sealed class XdsTranslatorTests
     public void Translate_FaultRetriesPoolAndOutlier_FaultFilterBeforeRouterAndClusterLimits()
     {
         var objects = Seed();
-        objects[4] = Object(Istio, "VirtualService", "demo", "backend", """
+        objects[4] = Object(TranslationTestObjects.Istio, "VirtualService", "demo", "backend", """
             {"hosts":["backend.demo.svc.cluster.local"],"http":[{"route":[{"destination":{"host":"backend","subset":"v1"}}],"timeout":"2s",
               "retries":{"attempts":2,"perTryTimeout":"1s","retryOn":"5xx,503"},"fault":{"abort":{"httpStatus":503,"percentage":{"value":10}}}}]}
             """);
-        objects[5] = Object(Istio, "DestinationRule", "demo", "backend", """
+        objects[5] = Object(TranslationTestObjects.Istio, "DestinationRule", "demo", "backend", """
             {"host":"backend","subsets":[{"name":"v1","labels":{"version":"v1"}}],"trafficPolicy":{
               "connectionPool":{"http":{"http2MaxRequests":100,"http1MaxPendingRequests":10,"maxRetries":3}},
               "outlierDetection":{"consecutive5xxErrors":5,"interval":"10s","baseEjectionTime":"30s","maxEjectionPercent":50}}}
