@@ -2,6 +2,8 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
 using System.Net.Sockets;
+using Mesh.Http.Security;
+using Mesh.Identity;
 using Mesh.Model;
 using Mesh.Resilience;
 using Mesh.Telemetry;
@@ -21,16 +23,27 @@ internal sealed class MeshHttpHandler : DelegatingHandler, IAttemptTransport<Htt
     /// <summary>Set when the caller's message carried trace context headers of its own, which every attempt keeps.</summary>
     private static readonly HttpRequestOptionsKey<bool> CallerPropagation = new("Mesh.CallerPropagation");
 
+    /// <summary>Set for a TLS cluster that shares endpoints with clusters of other TLS settings (<see cref="ClientTlsSni"/>).</summary>
+    private static readonly HttpRequestOptionsKey<string> OwnSniSuffix = new("Mesh.TlsSniSuffix");
+
     private readonly MeshState _state;
     private readonly MeshTelemetry _telemetry;
     private readonly MeshHttpOptions _options;
     private readonly TimeProvider _time;
     private readonly ResilientExecutor<HttpRequestMessage, HttpResponseMessage> _executor;
     private readonly IstioMetrics? _istio;
+    private readonly IWorkloadIdentityProvider? _identity;
 
-    public MeshHttpHandler(MeshState state, MeshTelemetry telemetry, MeshHttpOptions options, TimeProvider time, Random? random = null, IstioMetrics? istio = null)
+    /// <summary>Set once a request went to a cluster with TLS: until then no attempt looks for TLS settings on its message.</summary>
+    private volatile bool _tlsInUse;
+
+    /// <summary>Whether the primary handler was configured for mesh TLS: 0 not yet checked, 1 yes, 2 no.</summary>
+    private int _tlsReady;
+
+    public MeshHttpHandler(MeshState state, MeshTelemetry telemetry, MeshHttpOptions options, TimeProvider time, Random? random = null, IstioMetrics? istio = null, IWorkloadIdentityProvider? identity = null)
     {
         _istio = istio;
+        _identity = identity;
         _state = state;
         _telemetry = telemetry;
         _options = options;
@@ -63,6 +76,23 @@ internal sealed class MeshHttpHandler : DelegatingHandler, IAttemptTransport<Htt
         }
 
         var cluster = route.PickCluster();
+        if (cluster.Tls is not null)
+        {
+            if (CheckTls(service, cluster) is { } tlsFailure)
+            {
+                return LocalFailure(request, tlsFailure);
+            }
+
+            // Attempts (and the connections they open) find the cluster's TLS settings on the message.
+            request.Options.Set(ClientTlsHandlerSetup.TlsCluster, cluster);
+            if (cluster.Tls.Sni is null && ClientTlsSni.GetSuffix(snapshot, cluster) is { } sniSuffix)
+            {
+                request.Options.Set(OwnSniSuffix, sniSuffix);
+            }
+
+            _tlsInUse = true;
+        }
+
         var pick = cluster.CreatePickContext(ref view);
         if (_options.PreserveHost && request.Headers.Host is null)
         {
@@ -98,7 +128,7 @@ internal sealed class MeshHttpHandler : DelegatingHandler, IAttemptTransport<Htt
                 AttemptOutcome outcome = default;
                 try
                 {
-                    response = await SendAttemptAsync(request, request, endpoint, 0, cancellationToken).ConfigureAwait(false);
+                    response = await SendAttemptAsync(request, request, endpoint, 0, cluster.Tls is null ? null : cluster, cancellationToken).ConfigureAwait(false);
                     outcome = AttemptOutcome.FromStatus((int)response.StatusCode);
                 }
                 catch (Exception ex)
@@ -149,25 +179,98 @@ internal sealed class MeshHttpHandler : DelegatingHandler, IAttemptTransport<Htt
             request.Options.Set(CallerPropagation, true);
         }
 
-        return new(SendAttemptAsync(request, attempt == 0 ? request : Clone(request), endpoint, attempt, cancellationToken));
+        // A mesh without TLS clusters never reads the message's options here.
+        var tls = _tlsInUse && request.Options.TryGetValue(ClientTlsHandlerSetup.TlsCluster, out var cluster) ? cluster : null;
+        return new(SendAttemptAsync(request, attempt == 0 ? request : Clone(request), endpoint, attempt, tls, cancellationToken));
     }
 
     /// <summary>
     /// Sends one attempt to an endpoint. Attempts after the first get their own <paramref name="message"/>: a hedge
     /// runs beside the first, and a sent message's URI must not change under it.
     /// </summary>
-    private Task<HttpResponseMessage> SendAttemptAsync(HttpRequestMessage request, HttpRequestMessage message, EndpointModel endpoint, int attempt, CancellationToken cancellationToken)
+    private Task<HttpResponseMessage> SendAttemptAsync(HttpRequestMessage request, HttpRequestMessage message, EndpointModel endpoint, int attempt, ClusterModel? tlsCluster, CancellationToken cancellationToken)
     {
         if (_options.RecordEndpointInMetrics)
         {
             request.Options.Set(AnsweringEndpoint, endpoint);
         }
 
-        message.RequestUri = new Uri(string.Concat(endpoint.Key, request.RequestUri!.PathAndQuery), UriKind.Absolute);
+        if (tlsCluster is null)
+        {
+            message.RequestUri = new Uri(string.Concat(endpoint.Key, request.RequestUri!.PathAndQuery), UriKind.Absolute);
+        }
+        else
+        {
+            // Always https to a TLS cluster, whatever scheme the endpoint was given with: never plaintext.
+            message.RequestUri = new Uri(HttpsAddress(endpoint.Key, request.RequestUri!.PathAndQuery), UriKind.Absolute);
+
+            // SocketsHttpHandler takes the SNI (and its connection pool key) from the Host header.
+            if (tlsCluster.Tls!.Sni is { } sni)
+            {
+                message.Headers.Host = sni;
+            }
+            else if (message.Options.TryGetValue(OwnSniSuffix, out var suffix))
+            {
+                message.Headers.Host = ClientTlsSni.Create(endpoint.Port, suffix);
+            }
+        }
+
         var activity = MeshTelemetry.ActivitySource.StartActivity("mesh.attempt", ActivityKind.Internal);
 
         // Without a listener there is no span, and no reason for another async state machine.
-        return activity is null ? base.SendAsync(message, cancellationToken) : SendTracedAsync(message, endpoint, attempt, activity, cancellationToken);
+        var send = activity is null ? base.SendAsync(message, cancellationToken) : SendTracedAsync(message, endpoint, attempt, activity, cancellationToken);
+        return tlsCluster is null ? send : ExplainTlsFailureAsync(send, message, endpoint, tlsCluster);
+    }
+
+    /// <summary><c>https://host:port</c> plus the path, from an endpoint key of either scheme, as one string.</summary>
+    internal static string HttpsAddress(string endpointKey, string pathAndQuery) =>
+        endpointKey.StartsWith("http://", StringComparison.OrdinalIgnoreCase)
+            ? string.Concat("https://", endpointKey.AsSpan("http://".Length), pathAndQuery)
+            : string.Concat(endpointKey, pathAndQuery);
+
+    /// <summary>A rejected handshake fails with the reason the mesh rejected it for, still as a secure-connection error.</summary>
+    private static async Task<HttpResponseMessage> ExplainTlsFailureAsync(Task<HttpResponseMessage> send, HttpRequestMessage message, EndpointModel endpoint, ClusterModel cluster)
+    {
+        try
+        {
+            return await send.ConfigureAwait(false);
+        }
+        catch (HttpRequestException ex) when (ex.HttpRequestError == HttpRequestError.SecureConnectionError)
+        {
+            var detail = ex.InnerException?.Message ?? ex.Message;
+            var text = message.Options.TryGetValue(ClientTlsHandlerSetup.OpenedConnection, out var connection)
+                ? connection.Describe(detail)
+                : $"TLS to endpoint {endpoint.Host}:{endpoint.Port} of cluster '{cluster.Name}' ({cluster.Tls}) failed: {detail}";
+            throw new HttpRequestException(HttpRequestError.SecureConnectionError, text, ex);
+        }
+    }
+
+    /// <summary>Why a request to a TLS cluster cannot be sent securely now, or <see langword="null"/>.</summary>
+    private MeshException? CheckTls(ServiceModel service, ClusterModel cluster)
+    {
+        if (_identity is null)
+        {
+            return new MeshException(service.Name, MeshFailureReason.NoUsableEndpoint, $"Cluster '{cluster.Name}' of service '{service.Name}' requires {cluster.Tls}, but no workload identity provider is registered; call services.AddWorkloadIdentity(...) or services.AddFileWatcherIdentity(...) at startup. The request is not sent in plaintext.");
+        }
+
+        var ready = Volatile.Read(ref _tlsReady);
+        if (ready == 0)
+        {
+            ready = ClientTlsHandlerSetup.IsConfigured(InnerHandler) ? 1 : 2;
+            Volatile.Write(ref _tlsReady, ready);
+        }
+
+        if (ready != 1)
+        {
+            return new MeshException(service.Name, MeshFailureReason.NoUsableEndpoint, $"Cluster '{cluster.Name}' of service '{service.Name}' requires {cluster.Tls}, but the client's primary handler is not the SocketsHttpHandler the mesh configures; do not replace the primary handler of a mesh client after AddMesh(), or configure it with UseSocketsHttpHandler(). The request is not sent in plaintext.");
+        }
+
+        if (_identity.Current is null)
+        {
+            return new MeshException(service.Name, MeshFailureReason.NoUsableEndpoint, $"Cluster '{cluster.Name}' of service '{service.Name}' requires {cluster.Tls}, but the workload has no identity yet ({_identity.LastError ?? "the provider has not obtained one yet, and reports no error"}). The request is not sent in plaintext.");
+        }
+
+        return null;
     }
 
     private async Task<HttpResponseMessage> SendTracedAsync(HttpRequestMessage message, EndpointModel endpoint, int attempt, Activity activity, CancellationToken cancellationToken)
@@ -286,6 +389,12 @@ internal sealed class MeshHttpHandler : DelegatingHandler, IAttemptTransport<Htt
         var options = (IDictionary<string, object?>)clone.Options;
         foreach (var option in source.Options)
         {
+            // The connection another attempt opened is not this attempt's.
+            if (option.Key == ClientTlsHandlerSetup.OpenedConnection.Key)
+            {
+                continue;
+            }
+
             options[option.Key] = option.Value;
         }
 

@@ -36,6 +36,12 @@ internal sealed class MeshChannel(string target)
 
     public ConnectivityView View => Volatile.Read(ref _view);
 
+    /// <summary>Why the mesh could not secure this channel's connections (its endpoints with TLS then fail), or <see langword="null"/>.</summary>
+    internal string? TlsError { get; set; }
+
+    /// <summary>The open connections of the channel's handler, or <see langword="null"/> when the mesh could not track them.</summary>
+    internal Security.GrpcConnectionTracker? Connections { get; set; }
+
     public void Publish(ConnectivityView view) => Volatile.Write(ref _view, view);
 
     /// <summary>

@@ -1,5 +1,8 @@
 using Grpc.Net.Client.Balancer;
 using Mesh.Grpc.Balancer.Internal;
+using Mesh.Grpc.Security;
+using Mesh.Identity;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
 namespace Mesh.Grpc.Balancer;
@@ -17,12 +20,21 @@ public sealed class XdsResolverFactory : ResolverFactory
     public const string Scheme = "xds";
 
     private readonly MeshState _state;
+    private readonly IServiceProvider? _services;
 
     /// <summary>Creates the factory over the application's mesh.</summary>
     public XdsResolverFactory(MeshState state)
     {
         ArgumentNullException.ThrowIfNull(state);
         _state = state;
+    }
+
+    /// <summary>Creates the factory over the application's mesh, with its workload identity (if registered) for clusters with TLS.</summary>
+    public XdsResolverFactory(MeshState state, IServiceProvider services)
+        : this(state)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        _services = services;
     }
 
     /// <inheritdoc />
@@ -32,7 +44,30 @@ public sealed class XdsResolverFactory : ResolverFactory
     public override Resolver Create(ResolverOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        return new MeshResolver(_state, ParseTarget(options.Address), options.LoggerFactory.CreateLogger<MeshResolver>());
+
+        // The mesh secures each endpoint's calls in a handler between grpc-dotnet's balancer and the SocketsHttpHandler.
+        // grpc-dotnet reads the options' handler only after it made the resolver, so the one set here is the channel's.
+        var channelOptions = options.ChannelOptions;
+        MeshGrpcTlsHandler? tlsHandler = null;
+        if (channelOptions.HttpClient is null)
+        {
+            tlsHandler = channelOptions.HttpHandler as MeshGrpcTlsHandler;
+            if (tlsHandler is null)
+            {
+                tlsHandler = channelOptions.HttpHandler is { } given
+                    ? new MeshGrpcTlsHandler(given, ownsInner: channelOptions.DisposeHttpClient)
+                    : new MeshGrpcTlsHandler(new SocketsHttpHandler { EnableMultipleHttp2Connections = true }, ownsInner: true);
+                channelOptions.HttpHandler = tlsHandler;
+            }
+        }
+
+        return new MeshResolver(
+            _state,
+            ParseTarget(options.Address),
+            options.LoggerFactory.CreateLogger<MeshResolver>(),
+            tlsHandler,
+            _services?.GetService<IWorkloadIdentityProvider>(),
+            _services?.GetService<TimeProvider>());
     }
 
     /// <summary>The <c>host:port</c> of <c>xds:///host:port</c> (or <c>xds://authority/host:port</c>).</summary>

@@ -60,11 +60,21 @@ internal sealed partial class MeshLoadBalancer : LoadBalancer
 
         foreach (var (key, entry) in _subchannels.ToArray())
         {
-            if (!wanted.ContainsKey(key))
+            if (!wanted.TryGetValue(key, out var address))
             {
                 _subchannels.Remove(key);
                 entry.Registration.Dispose();
                 Drain(entry.Subchannel);
+            }
+            else if (!Security.EndpointTls.Same(entry.Tls, address.Attributes.TryGetValue(MeshResolution.TlsKey, out var tls) ? tls : null))
+            {
+                // The endpoint's TLS changed: its connections were made for the old settings and must not serve another call
+                // (plaintext after TLS was asked for, or a server checked against other names), so they close now, undrained.
+                _subchannels.Remove(key);
+                entry.Registration.Dispose();
+                entry.Subchannel.Dispose();
+                var closed = _channel?.Connections?.CloseOther($"{address.EndPoint.Host}:{address.EndPoint.Port}", tls) ?? 0;
+                Log.TlsChanged(_logger, key, closed);
             }
         }
 
@@ -78,7 +88,8 @@ internal sealed partial class MeshLoadBalancer : LoadBalancer
 
             var subchannel = _controller.CreateSubchannel(new SubchannelOptions([address]));
             var registration = subchannel.OnStateChanged(s => OnSubchannelStateChanged(key, subchannel, s));
-            _subchannels[key] = new Entry(subchannel, registration, ConnectivityState.Idle, Status.DefaultSuccess);
+            var endpointTls = address.Attributes.TryGetValue(MeshResolution.TlsKey, out var tls) ? tls : null;
+            _subchannels[key] = new Entry(subchannel, registration, ConnectivityState.Idle, Status.DefaultSuccess, endpointTls);
             created.Add(subchannel);
         }
 
@@ -204,7 +215,7 @@ internal sealed partial class MeshLoadBalancer : LoadBalancer
             TaskScheduler.Default);
     }
 
-    private readonly record struct Entry(Subchannel Subchannel, IDisposable Registration, ConnectivityState State, Status Status);
+    private readonly record struct Entry(Subchannel Subchannel, IDisposable Registration, ConnectivityState State, Status Status, Security.EndpointTls? Tls);
 
     /// <summary>A picker that fails every call with one status (the channel cannot route at all).</summary>
     private sealed class ErrorPicker(Status status) : SubchannelPicker
@@ -219,5 +230,8 @@ internal sealed partial class MeshLoadBalancer : LoadBalancer
 
         [LoggerMessage(2, LogLevel.Debug, "Subchannel for endpoint {Endpoint} failed to connect: {Detail}")]
         public static partial void SubchannelFailed(ILogger logger, string endpoint, string detail);
+
+        [LoggerMessage(3, LogLevel.Information, "The TLS settings of endpoint {Endpoint} changed; {Closed} connection(s) made for the old settings closed, and a new subchannel connects")]
+        public static partial void TlsChanged(ILogger logger, string endpoint, int closed);
     }
 }

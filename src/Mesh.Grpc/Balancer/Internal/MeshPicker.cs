@@ -54,6 +54,12 @@ internal sealed class MeshPicker(MeshResolution resolution, ConnectivityView vie
 
     private PickResult PickFor(EndpointModel endpoint, long snapshotVersion, ISubchannelCallTracker? tracker)
     {
+        if (resolution.Channel.TlsError is { } tlsError && resolution.Tls.ContainsKey(endpoint.Key))
+        {
+            // Never plaintext to an endpoint whose cluster asks for TLS.
+            return PickResult.ForFailure(new Status(StatusCode.Unavailable, $"Endpoint {endpoint.Key} requires TLS, but {tlsError}.", new EndpointUnavailableException(tlsError)));
+        }
+
         if (!view.TryGet(endpoint.Key, out var entry))
         {
             // Chosen from a newer snapshot than this picker's: the next picker has it.
