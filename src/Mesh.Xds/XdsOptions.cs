@@ -28,6 +28,14 @@ public sealed class XdsOptions
     /// </summary>
     public string? Bootstrap { get; set; }
 
+    /// <summary>
+    /// Certificate provider instance names the application provides itself (gRFC A29), beside the bootstrap's
+    /// <c>certificate_providers</c>, e.g. <c>default</c> for the identity issued by the mesh's CA (the name Istio uses
+    /// for proxyless gRPC). A cluster's <c>UpstreamTlsContext</c> may name these; every name stands for the
+    /// application's one workload identity (its certificate and trust bundle). Names must be non-empty.
+    /// </summary>
+    public List<string> CertificateProviderInstances { get; } = [];
+
     /// <summary>How long a requested resource may stay unanswered before it counts as not existing. Default 15 s (the xDS protocol's).</summary>
     public TimeSpan ResourceDoesNotExistTimeout { get; set; } = TimeSpan.FromSeconds(15);
 
@@ -50,6 +58,14 @@ internal sealed class XdsOptionsValidator : IValidateOptions<XdsOptions>
         if (options.ResourceDoesNotExistTimeout <= TimeSpan.Zero)
         {
             errors.Add($"Xds:ResourceDoesNotExistTimeout = {options.ResourceDoesNotExistTimeout.ToString("c", CultureInfo.InvariantCulture)}: must be a positive duration (the xDS protocol's is 00:00:15)");
+        }
+
+        for (var i = 0; i < options.CertificateProviderInstances.Count; i++)
+        {
+            if (string.IsNullOrWhiteSpace(options.CertificateProviderInstances[i]))
+            {
+                errors.Add($"Xds:CertificateProviderInstances[{i.ToString(CultureInfo.InvariantCulture)}]: is empty; name the instance as clusters refer to it, e.g. \"default\"");
+            }
         }
 
         if (options.StartupTimeout < TimeSpan.Zero)

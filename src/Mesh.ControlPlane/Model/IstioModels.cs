@@ -85,7 +85,8 @@ internal sealed record TrafficPolicyModel(
     LoadBalancerModel? LoadBalancer,
     ConnectionPoolModel? ConnectionPool,
     OutlierDetectionModel? OutlierDetection,
-    ImmutableArray<PortTrafficPolicyModel> PortLevelSettings)
+    ImmutableArray<PortTrafficPolicyModel> PortLevelSettings,
+    ClientTlsModel? Tls = null)
 {
     /// <summary>The policy for <paramref name="port"/>: a port-level section replaces the same section of this policy (Istio).</summary>
     public TrafficPolicyModel ForPort(int port)
@@ -95,7 +96,7 @@ internal sealed record TrafficPolicyModel(
             if (portLevel.Port == port)
             {
                 var p = portLevel.Policy;
-                return new TrafficPolicyModel(p.LoadBalancer ?? LoadBalancer, p.ConnectionPool ?? ConnectionPool, p.OutlierDetection ?? OutlierDetection, []);
+                return new TrafficPolicyModel(p.LoadBalancer ?? LoadBalancer, p.ConnectionPool ?? ConnectionPool, p.OutlierDetection ?? OutlierDetection, [], p.Tls ?? Tls);
             }
         }
 
@@ -109,7 +110,8 @@ internal sealed record TrafficPolicyModel(
             overrides.LoadBalancer ?? LoadBalancer,
             overrides.ConnectionPool ?? ConnectionPool,
             overrides.OutlierDetection ?? OutlierDetection,
-            overrides.PortLevelSettings.IsDefaultOrEmpty ? PortLevelSettings : overrides.PortLevelSettings);
+            overrides.PortLevelSettings.IsDefaultOrEmpty ? PortLevelSettings : overrides.PortLevelSettings,
+            overrides.Tls ?? Tls);
 
     /// <summary>No policy: every section inherited / default.</summary>
     public static TrafficPolicyModel Empty { get; } = new(null, null, null, []);
@@ -133,4 +135,8 @@ internal sealed record WorkloadEntryModel(
     ImmutableDictionary<string, int> Ports,
     ImmutableDictionary<string, string> Labels,
     int Weight,
-    string? Locality);
+    string? Locality)
+{
+    /// <summary><c>spec.serviceAccount</c>: the workload's identity (<c>spiffe://TRUST-DOMAIN/ns/NAMESPACE/sa/ACCOUNT</c>), or <see langword="null"/>.</summary>
+    public string? ServiceAccount { get; init; }
+}

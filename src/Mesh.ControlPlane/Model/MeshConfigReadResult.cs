@@ -17,4 +17,11 @@ internal sealed record MeshConfigReadResult(
     IReadOnlyList<DestinationRuleModel> DestinationRules,
     IReadOnlyList<WorkloadEntryModel> WorkloadEntries,
     IReadOnlyList<string> Errors,
-    IReadOnlyList<string> Warnings);
+    IReadOnlyList<string> Warnings)
+{
+    /// <summary>The valid PeerAuthentications (kept for auto mTLS and for server-side delivery).</summary>
+    public IReadOnlyList<PeerAuthenticationModel> PeerAuthentications { get; init; } = [];
+
+    /// <summary>The valid AuthorizationPolicies (kept for server-side delivery).</summary>
+    public IReadOnlyList<AuthorizationPolicyModel> AuthorizationPolicies { get; init; } = [];
+}

@@ -11,11 +11,12 @@ namespace Mesh.ControlPlane.Model;
 /// object's origin, kind, namespace and name, the field path, the value and the rule, e.g.
 /// <c>manifests/seed.yaml, document 3: VirtualService demo/backend: spec.http[0].route[1].weight = -5: must be between 0 and 100</c>.
 /// An object with an error is left out whole (never half-applied); a field that is not supported is a warning when
-/// ignoring it leaves routing unchanged (mirroring, CORS, TLS settings, ...), and an error when ignoring it would send
+/// ignoring it leaves routing unchanged (mirroring, CORS, ...), and an error when ignoring it would send
 /// traffic elsewhere or differently (redirects, rewrites, match conditions we cannot evaluate, source-IP hashing, ...).
+/// Security fields (DestinationRule tls, PeerAuthentication, AuthorizationPolicy) are errors whenever unsupported.
 /// Objects of other kinds (Deployments, ...) are ignored with a warning.
 /// </summary>
-internal static class MeshConfigReader
+internal static partial class MeshConfigReader
 {
     private static readonly string[] IstioNetworkingVersions = ["networking.istio.io/v1", "networking.istio.io/v1beta1", "networking.istio.io/v1alpha3"];
 
@@ -29,6 +30,8 @@ internal static class MeshConfigReader
         var virtualServices = new List<VirtualServiceModel>();
         var rules = new List<DestinationRuleModel>();
         var entries = new List<WorkloadEntryModel>();
+        var peerAuthentications = new List<PeerAuthenticationModel>();
+        var authorizationPolicies = new List<AuthorizationPolicyModel>();
         var errors = new List<string>();
         var warnings = new List<string>();
         foreach (var obj in objects)
@@ -50,11 +53,17 @@ internal static class MeshConfigReader
                 case VirtualServiceModel v: virtualServices.Add(v); break;
                 case DestinationRuleModel d: rules.Add(d); break;
                 case WorkloadEntryModel w: entries.Add(w); break;
+                case PeerAuthenticationModel pa: peerAuthentications.Add(pa); break;
+                case AuthorizationPolicyModel ap: authorizationPolicies.Add(ap); break;
                 default: break;
             }
         }
 
-        return new MeshConfigReadResult(services, slices, pods, virtualServices, rules, entries, errors, warnings);
+        return new MeshConfigReadResult(services, slices, pods, virtualServices, rules, entries, errors, warnings)
+        {
+            PeerAuthentications = peerAuthentications,
+            AuthorizationPolicies = authorizationPolicies,
+        };
     }
 
     /// <summary>The errors of one object (empty when it is valid or of a kind the mesh ignores).</summary>
@@ -109,6 +118,8 @@ internal static class MeshConfigReader
                     "DestinationRule" => ReadDestinationRule(obj, spec, reader),
                     _ => ReadWorkloadEntry(obj, spec, reader),
                 };
+            case "PeerAuthentication" or "AuthorizationPolicy":
+                return ReadSecurity(obj, reader);
             default:
                 reader.Warn("kind", $"{obj.ApiVersion}/{obj.Kind} is not used by the mesh; ignored");
                 return null;
@@ -490,10 +501,6 @@ internal static class MeshConfigReader
             ? ["port", "loadBalancer", "connectionPool", "outlierDetection", "tls"]
             : ["loadBalancer", "connectionPool", "outlierDetection", "portLevelSettings", "tls", "proxyProtocol"];
         r.CheckFields(policy, path, known, ["tunnel"]);
-        if (SpecReader.TryGet(policy, "tls", out _))
-        {
-            r.Warn($"{path}.tls", "not supported yet (mTLS comes with workload identities); ignored");
-        }
 
         if (SpecReader.TryGet(policy, "proxyProtocol", out _))
         {
@@ -526,7 +533,8 @@ internal static class MeshConfigReader
             r.Object(policy, "loadBalancer", path) is { } lb ? ReadLoadBalancer(lb, $"{path}.loadBalancer", r) : null,
             r.Object(policy, "connectionPool", path) is { } cp ? ReadConnectionPool(cp, $"{path}.connectionPool", r) : null,
             r.Object(policy, "outlierDetection", path) is { } od ? ReadOutlierDetection(od, $"{path}.outlierDetection", r) : null,
-            ports.ToImmutable());
+            ports.ToImmutable(),
+            r.Object(policy, "tls", path) is { } tls ? ReadClientTls(tls, $"{path}.tls", r) : null);
     }
 
     private static LoadBalancerModel ReadLoadBalancer(JsonElement lb, string path, SpecReader r)
@@ -673,12 +681,16 @@ internal static class MeshConfigReader
     private static WorkloadEntryModel? ReadWorkloadEntry(ConfigObject obj, JsonElement spec, SpecReader r)
     {
         r.CheckFields(spec, "spec", ["address", "ports", "labels", "weight", "locality", "network", "serviceAccount"]);
-        foreach (var name in (string[])["network", "serviceAccount"])
+        if (SpecReader.TryGet(spec, "network", out _))
         {
-            if (SpecReader.TryGet(spec, name, out _))
-            {
-                r.Warn($"spec.{name}", "not supported yet; ignored");
-            }
+            r.Warn("spec.network", "not supported yet; ignored");
+        }
+
+        var serviceAccount = r.String(spec, "serviceAccount", "spec");
+        if (serviceAccount is not null && !IsDnsLabel(serviceAccount))
+        {
+            r.Error("spec.serviceAccount", spec.GetProperty("serviceAccount"), "must be a Kubernetes service account name (lowercase letters, digits, '-' and '.'), e.g. backend");
+            serviceAccount = null;
         }
 
         var address = r.String(spec, "address", "spec", required: true);
@@ -700,6 +712,9 @@ internal static class MeshConfigReader
         }
 
         var weight = r.Int(spec, "weight", "spec", 0, int.MaxValue) ?? 1;
-        return new WorkloadEntryModel(obj.Namespace, obj.Name, obj.Origin, address ?? string.Empty, ports.ToImmutable(), r.StringMap(spec, "labels", "spec"), weight, r.String(spec, "locality", "spec"));
+        return new WorkloadEntryModel(obj.Namespace, obj.Name, obj.Origin, address ?? string.Empty, ports.ToImmutable(), r.StringMap(spec, "labels", "spec"), weight, r.String(spec, "locality", "spec"))
+        {
+            ServiceAccount = string.IsNullOrEmpty(serviceAccount) ? null : serviceAccount,
+        };
     }
 }

@@ -6,12 +6,19 @@ using Mesh.ControlPlane.Model;
 namespace Mesh.ControlPlane.Translation;
 
 /// <summary>One endpoint of a Service port: address, port, weight, labels (for subsets) and locality (<c>region/zone/subzone</c>).</summary>
-internal sealed record EndpointInfo(string Address, int Port, int Weight, IReadOnlyDictionary<string, string> Labels, string? Locality);
+internal sealed record EndpointInfo(string Address, int Port, int Weight, IReadOnlyDictionary<string, string> Labels, string? Locality)
+{
+    /// <summary>The namespace of the workload (Pod or WorkloadEntry), or <see langword="null"/> when unknown.</summary>
+    public string? Namespace { get; init; }
+
+    /// <summary>The workload's service account (Pod <c>spec.serviceAccountName</c>, WorkloadEntry <c>serviceAccount</c>), or <see langword="null"/>.</summary>
+    public string? ServiceAccount { get; init; }
+}
 
 
 
 /// <summary>The indexes one translation uses, and the messages it collects.</summary>
-internal sealed class XdsTranslationContext
+internal sealed partial class XdsTranslationContext
 {
     private static readonly IReadOnlyDictionary<string, string> NoLabels = ImmutableDictionary<string, string>.Empty;
 
@@ -21,9 +28,11 @@ internal sealed class XdsTranslationContext
     private readonly Dictionary<(string Namespace, string Service), List<V1EndpointSlice>> _slices = [];
     private readonly MeshConfigReadResult _config;
 
-    public XdsTranslationContext(MeshConfigReadResult config)
+    public XdsTranslationContext(MeshConfigReadResult config, string trustDomain = XdsTranslator.DefaultTrustDomain, string rootNamespace = XdsTranslator.DefaultRootNamespace)
     {
         _config = config;
+        TrustDomain = trustDomain;
+        RootNamespace = rootNamespace;
         foreach (var service in config.Services)
         {
             ServicesByFqdn[XdsTranslator.Fqdn(service.Name, service.Namespace)] = service;
@@ -135,14 +144,23 @@ internal sealed class XdsTranslationContext
                     continue;
                 }
 
-                var labels = endpoint.TargetRef is { Kind: "Pod" } target && _pods.TryGetValue((target.NamespaceProperty ?? service.Namespace, target.Name), out var pod)
-                    ? (IReadOnlyDictionary<string, string>?)pod.Metadata?.Labels?.AsReadOnly() ?? NoLabels
-                    : NoLabels;
+                V1Pod? pod = null;
+                var podNamespace = service.Namespace;
+                if (endpoint.TargetRef is { Kind: "Pod" } target)
+                {
+                    podNamespace = target.NamespaceProperty ?? service.Namespace;
+                    pod = _pods.GetValueOrDefault((podNamespace, target.Name));
+                }
+
+                var labels = (IReadOnlyDictionary<string, string>?)pod?.Metadata?.Labels?.AsReadOnly() ?? NoLabels;
+
+                // Kubernetes runs a Pod without serviceAccountName as the namespace's "default" account.
+                var serviceAccount = pod is null ? null : string.IsNullOrEmpty(pod.Spec?.ServiceAccountName) ? "default" : pod.Spec.ServiceAccountName;
                 foreach (var address in endpoint.Addresses ?? [])
                 {
                     if (seen.Add((address, number)))
                     {
-                        result.Add(new EndpointInfo(address, number, 1, labels, endpoint.Zone is { } zone ? $"/{zone}" : null));
+                        result.Add(new EndpointInfo(address, number, 1, labels, endpoint.Zone is { } zone ? $"/{zone}" : null) { Namespace = podNamespace, ServiceAccount = serviceAccount });
                     }
                 }
             }
@@ -161,7 +179,7 @@ internal sealed class XdsTranslationContext
                 var entryPort = WorkloadEntryPort(entry, port);
                 if (entry.Weight > 0 && seen.Add((entry.Address, entryPort)))
                 {
-                    result.Add(new EndpointInfo(entry.Address, entryPort, entry.Weight, entry.Labels, entry.Locality));
+                    result.Add(new EndpointInfo(entry.Address, entryPort, entry.Weight, entry.Labels, entry.Locality) { Namespace = entry.Namespace, ServiceAccount = entry.ServiceAccount });
                 }
             }
         }

@@ -32,9 +32,11 @@ internal sealed record XdsTranslatorResult(XdsResourceSnapshot Snapshot, IReadOn
 /// Turns Services, EndpointSlices, Pods, WorkloadEntries, VirtualServices and DestinationRules into the xDS resources a
 /// proxyless client asks for (DESIGN 4.3): per Service port, the listener <c>NAME.NS.svc.cluster.local:PORT</c> with an
 /// RDS route configuration of the same name; clusters <c>outbound|PORT|SUBSET|HOST</c> (EDS over ADS) and their
-/// <c>ClusterLoadAssignment</c>s, endpoints grouped by locality.
+/// <c>ClusterLoadAssignment</c>s, endpoints grouped by locality. Clusters get an <c>UpstreamTlsContext</c> from their
+/// DestinationRule's <c>tls</c> or from auto mTLS (PeerAuthentications), naming the certificate provider instance
+/// <see cref="CertificateProviderInstance"/>.
 /// </summary>
-internal static class XdsTranslator
+internal static partial class XdsTranslator
 {
     /// <summary>The cluster domain of the fully qualified Service names.</summary>
     public const string ClusterDomain = "svc.cluster.local";
@@ -69,10 +71,16 @@ internal static class XdsTranslator
     }
 
     /// <summary>Translates <paramref name="config"/> into a snapshot labelled <paramref name="version"/>.</summary>
-    public static XdsTranslatorResult Translate(MeshConfigReadResult config, string version)
+    /// <param name="config">The typed configuration.</param>
+    /// <param name="version">The snapshot's version.</param>
+    /// <param name="trustDomain">The trust domain of the workloads' SPIFFE IDs (the expected server names of auto mTLS).</param>
+    /// <param name="rootNamespace">The namespace whose selector-less PeerAuthentication applies to the whole mesh.</param>
+    public static XdsTranslatorResult Translate(MeshConfigReadResult config, string version, string trustDomain = DefaultTrustDomain, string rootNamespace = DefaultRootNamespace)
     {
         ArgumentNullException.ThrowIfNull(config);
-        var context = new XdsTranslationContext(config);
+        ArgumentException.ThrowIfNullOrEmpty(trustDomain);
+        ArgumentException.ThrowIfNullOrEmpty(rootNamespace);
+        var context = new XdsTranslationContext(config, trustDomain, rootNamespace);
         var listeners = new List<Listener>();
         var routes = new List<RouteConfiguration>();
         var clusters = new List<Cluster>();
@@ -94,12 +102,14 @@ internal static class XdsTranslator
                 listeners.Add(BuildListener(target, fqdn, HasFault(routeConfiguration)));
                 var portPolicy = (rule?.TrafficPolicy ?? TrafficPolicyModel.Empty).ForPort(port.Port);
                 var all = context.Endpoints(service, port);
-                AddCluster(ClusterName(port.Port, null, fqdn), portPolicy, all, clusters, assignments);
+                var allName = ClusterName(port.Port, null, fqdn);
+                AddCluster(allName, portPolicy, all, BuildTransportSocket(context, allName, service.Namespace, portPolicy.Tls, all), clusters, assignments);
                 foreach (var subset in rule?.Subsets ?? [])
                 {
                     var policy = portPolicy.Override(subset.TrafficPolicy?.ForPort(port.Port));
                     var selected = all.Where(e => subset.Labels.All(l => e.Labels.TryGetValue(l.Key, out var v) && v == l.Value)).ToList();
-                    AddCluster(ClusterName(port.Port, subset.Name, fqdn), policy, selected, clusters, assignments);
+                    var subsetName = ClusterName(port.Port, subset.Name, fqdn);
+                    AddCluster(subsetName, policy, selected, BuildTransportSocket(context, subsetName, service.Namespace, policy.Tls, selected), clusters, assignments);
                 }
             }
         }
@@ -370,7 +380,7 @@ internal static class XdsTranslator
         _ => new StringMatcher { SafeRegex = new RegexMatcher { Regex = match.Regex ?? string.Empty } },
     };
 
-    private static void AddCluster(string name, TrafficPolicyModel policy, IReadOnlyList<EndpointInfo> endpoints, List<Cluster> clusters, List<ClusterLoadAssignment> assignments)
+    private static void AddCluster(string name, TrafficPolicyModel policy, IReadOnlyList<EndpointInfo> endpoints, TransportSocket? transportSocket, List<Cluster> clusters, List<ClusterLoadAssignment> assignments)
     {
         var cluster = new Cluster
         {
@@ -378,6 +388,7 @@ internal static class XdsTranslator
             Type = Cluster.Types.DiscoveryType.Eds,
             EdsClusterConfig = new Cluster.Types.EdsClusterConfig { EdsConfig = Ads(), ServiceName = name },
             ConnectTimeout = Duration.FromTimeSpan(policy.ConnectionPool?.ConnectTimeout ?? DefaultConnectTimeout),
+            TransportSocket = transportSocket,
         };
         ApplyLoadBalancer(cluster, policy.LoadBalancer);
         if (policy.ConnectionPool is { } pool && (pool.MaxRequests ?? pool.MaxPendingRequests ?? pool.MaxRetries) is not null)

@@ -39,7 +39,7 @@ internal sealed partial class XdsBootstrap
         string source,
         IReadOnlyList<XdsServerConfig> servers,
         Node node,
-        IReadOnlyDictionary<string, string> certificateProviders,
+        IReadOnlyDictionary<string, XdsBootstrapCertificateProvider> certificateProviders,
         string? serverListenerResourceNameTemplate,
         bool hasAuthorities)
     {
@@ -60,8 +60,12 @@ internal sealed partial class XdsBootstrap
     /// <summary>The node sent on the first request of each ADS stream, with the user agent and client features filled in.</summary>
     public Node Node { get; }
 
-    /// <summary>The <c>certificate_providers</c> instances by name, each as its raw JSON object (for the mTLS work).</summary>
-    public IReadOnlyDictionary<string, string> CertificateProviders { get; }
+    /// <summary>
+    /// The <c>certificate_providers</c> instances by name (gRFC A29). CDS resources may name these, or the names the
+    /// application registers itself (<see cref="XdsOptions.CertificateProviderInstances"/>); every name stands for
+    /// the application's one workload identity, see <see cref="Resources.XdsCertificateProviderNames"/>.
+    /// </summary>
+    public IReadOnlyDictionary<string, XdsBootstrapCertificateProvider> CertificateProviders { get; }
 
     /// <summary>The <c>server_listener_resource_name_template</c> (gRFC A36), if any.</summary>
     public string? ServerListenerResourceNameTemplate { get; }

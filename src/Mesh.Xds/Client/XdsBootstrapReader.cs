@@ -16,6 +16,7 @@ internal sealed class XdsBootstrapReader
     private const string ServerUriExample = "e.g. \"127.0.0.1:18000\" or \"dns:///xds.example.com:443\"";
     private const string ChannelCredsExample = "e.g. [{\"type\": \"insecure\"}] or [{\"type\": \"tls\"}]";
     private const int DefaultPort = 443;
+    private const string FileWatcherExample = "{\"plugin_name\": \"file_watcher\", \"config\": {\"certificate_file\": \"cert.pem\", \"private_key_file\": \"key.pem\", \"ca_certificate_file\": \"ca.pem\"}}";
 
     private static readonly string Version =
         typeof(XdsBootstrapReader).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0.0.0";
@@ -342,9 +343,9 @@ internal sealed class XdsBootstrapReader
         return node;
     }
 
-    private Dictionary<string, string> ReadCertificateProviders(JsonElement root)
+    private Dictionary<string, XdsBootstrapCertificateProvider> ReadCertificateProviders(JsonElement root)
     {
-        var providers = new Dictionary<string, string>(StringComparer.Ordinal);
+        var providers = new Dictionary<string, XdsBootstrapCertificateProvider>(StringComparer.Ordinal);
         if (!root.TryGetProperty("certificate_providers", out var element) || element.ValueKind == JsonValueKind.Null)
         {
             return providers;
@@ -352,22 +353,125 @@ internal sealed class XdsBootstrapReader
 
         if (element.ValueKind != JsonValueKind.Object)
         {
-            _errors.Add("certificate_providers: must be an object of named instances, e.g. {\"default\": {\"plugin_name\": \"file_watcher\", \"config\": {...}}}");
+            _errors.Add($"certificate_providers: must be an object of named instances, e.g. {{\"default\": {FileWatcherExample}}}");
             return providers;
         }
 
         foreach (var instance in element.EnumerateObject())
         {
-            if (instance.Value.ValueKind != JsonValueKind.Object)
+            if (ReadCertificateProvider(instance.Name, instance.Value) is { } provider)
             {
-                _errors.Add($"certificate_providers.{instance.Name}: must be an object with plugin_name and config, e.g. {{\"plugin_name\": \"file_watcher\", \"config\": {{...}}}}");
-                continue;
+                providers[instance.Name] = provider;
             }
-
-            providers[instance.Name] = instance.Value.GetRawText();
         }
 
         return providers;
+    }
+
+    /// <summary>gRPC's file_watcher plugin: a certificate with its key, a trust bundle, or both; a positive refresh interval.</summary>
+    private XdsBootstrapCertificateProvider? ReadCertificateProvider(string name, JsonElement instance)
+    {
+        var path = $"certificate_providers.{name}";
+        if (name.Length == 0)
+        {
+            _errors.Add($"certificate_providers: has an instance with an empty name; name it, e.g. \"default\"");
+            return null;
+        }
+
+        if (instance.ValueKind != JsonValueKind.Object)
+        {
+            _errors.Add($"{path}: must be an object with plugin_name and config, e.g. {FileWatcherExample}");
+            return null;
+        }
+
+        var plugin = ReadOptionalString(instance, "plugin_name", $"{path}.plugin_name", "e.g. \"file_watcher\"");
+        if (plugin is null)
+        {
+            if (!instance.TryGetProperty("plugin_name", out var pluginElement) || pluginElement.ValueKind == JsonValueKind.Null)
+            {
+                _errors.Add($"{path}.plugin_name: is required; the supported plugin is \"{XdsBootstrapCertificateProvider.FileWatcherPlugin}\"");
+            }
+
+            return null;
+        }
+
+        if (plugin != XdsBootstrapCertificateProvider.FileWatcherPlugin)
+        {
+            _errors.Add($"{path}.plugin_name = '{plugin}': is not a known certificate provider plugin; the supported plugin is \"{XdsBootstrapCertificateProvider.FileWatcherPlugin}\"");
+            return null;
+        }
+
+        if (!instance.TryGetProperty("config", out var config) || config.ValueKind == JsonValueKind.Null)
+        {
+            _errors.Add($"{path}.config: is required for {plugin}, e.g. {{\"certificate_file\": \"cert.pem\", \"private_key_file\": \"key.pem\", \"ca_certificate_file\": \"ca.pem\"}}");
+            return null;
+        }
+
+        if (config.ValueKind != JsonValueKind.Object)
+        {
+            _errors.Add($"{path}.config: must be an object, e.g. {{\"certificate_file\": \"cert.pem\", \"private_key_file\": \"key.pem\", \"ca_certificate_file\": \"ca.pem\"}}");
+            return null;
+        }
+
+        var before = _errors.Count;
+        var certificate = ReadFileName(config, "certificate_file", $"{path}.config.certificate_file");
+        var key = ReadFileName(config, "private_key_file", $"{path}.config.private_key_file");
+        var ca = ReadFileName(config, "ca_certificate_file", $"{path}.config.ca_certificate_file");
+        if ((certificate is null) != (key is null) && _errors.Count == before)
+        {
+            _errors.Add(certificate is null
+                ? $"{path}.config.certificate_file: is required with private_key_file; set both (an identity) or neither (roots only)"
+                : $"{path}.config.private_key_file: is required with certificate_file; set both (an identity) or neither (roots only)");
+        }
+
+        if (certificate is null && key is null && ca is null && _errors.Count == before)
+        {
+            _errors.Add($"{path}.config: sets none of certificate_file, private_key_file and ca_certificate_file; set certificate_file and private_key_file for an identity, ca_certificate_file for roots, or all three");
+        }
+
+        var refresh = XdsBootstrapCertificateProvider.DefaultRefreshInterval;
+        if (config.TryGetProperty("refresh_interval", out var interval) && interval.ValueKind != JsonValueKind.Null)
+        {
+            if (!TryParseJsonDuration(interval, out refresh) || refresh <= TimeSpan.Zero)
+            {
+                _errors.Add($"{path}.config.refresh_interval = {interval.GetRawText()}: must be a positive protobuf JSON duration, e.g. \"600s\" or \"0.5s\"");
+            }
+        }
+
+        return _errors.Count == before
+            ? new XdsBootstrapCertificateProvider(name, plugin, certificate, key, ca, refresh)
+            : null;
+    }
+
+    private string? ReadFileName(JsonElement config, string name, string path)
+    {
+        var value = ReadOptionalString(config, name, path, "e.g. \"/var/lib/istio/data/cert-chain.pem\"");
+        if (value is { Length: 0 })
+        {
+            _errors.Add($"{path}: is empty; set a file path or omit the field");
+            return null;
+        }
+
+        return value;
+    }
+
+    /// <summary>A protobuf JSON <c>Duration</c>: seconds with an <c>s</c> suffix and up to nine fraction digits.</summary>
+    private static bool TryParseJsonDuration(JsonElement element, out TimeSpan value)
+    {
+        value = default;
+        if (element.ValueKind != JsonValueKind.String || element.GetString() is not { Length: > 1 } text || !text.EndsWith('s'))
+        {
+            return false;
+        }
+
+        if (!decimal.TryParse(text[..^1], NumberStyles.AllowDecimalPoint | NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var seconds)
+            || seconds > 315_576_000_000m || seconds < -315_576_000_000m)
+        {
+            return false;
+        }
+
+        value = TimeSpan.FromTicks((long)(seconds * TimeSpan.TicksPerSecond));
+        return true;
     }
 
     private string? ReadOptionalString(JsonElement parent, string name, string path, string example)

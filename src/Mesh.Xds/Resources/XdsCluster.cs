@@ -66,6 +66,23 @@ internal sealed record XdsOutlierDetection(
     int FailurePercentageRequestVolume,
     int? HealthyPanicThreshold);
 
+/// <summary>A validated <c>UpstreamTlsContext</c> (gRFC A29).</summary>
+/// <param name="Mutual">Whether the client presents a certificate (<c>tls_certificate_provider_instance</c> is set).</param>
+/// <param name="CertificateInstance">The certificate provider instance of the client's certificate, when mutual.</param>
+/// <param name="CaInstance">The certificate provider instance whose CA certificates validate the server.</param>
+/// <param name="SubjectAltNames">The server must have a subject alternative name matching one of these; empty accepts any.</param>
+/// <param name="Sni">The SNI to send, or <see langword="null"/> for the endpoint's host.</param>
+internal sealed record XdsClusterTls(bool Mutual, string? CertificateInstance, string CaInstance, System.Collections.Immutable.ImmutableArray<XdsStringMatch> SubjectAltNames, string? Sni)
+{
+    /// <inheritdoc />
+    public bool Equals(XdsClusterTls? other)
+        => other is not null && Mutual == other.Mutual && CertificateInstance == other.CertificateInstance && CaInstance == other.CaInstance
+           && Sni == other.Sni && SubjectAltNames.SequenceEqual(other.SubjectAltNames);
+
+    /// <inheritdoc />
+    public override int GetHashCode() => HashCode.Combine(Mutual, CertificateInstance, CaInstance, Sni, SubjectAltNames.Length);
+}
+
 /// <summary>A validated <c>Cluster</c>.</summary>
 /// <param name="Name">The cluster name, e.g. <c>outbound|8080|v1|backend.shop.svc.cluster.local</c>.</param>
 /// <param name="Discovery">How its endpoints are found.</param>
@@ -81,4 +98,8 @@ internal sealed record XdsCluster(
     XdsEndpoints? Endpoints,
     XdsLoadBalancing LoadBalancing,
     XdsCircuitBreakers? CircuitBreakers,
-    XdsOutlierDetection? OutlierDetection);
+    XdsOutlierDetection? OutlierDetection)
+{
+    /// <summary>TLS to the endpoints (gRFC A29), or <see langword="null"/> for plaintext.</summary>
+    public XdsClusterTls? Tls { get; init; }
+}

@@ -24,11 +24,15 @@ namespace Mesh.Xds.Resources;
 /// unwrapped, at most 16 levels), else <c>lb_policy</c>. <c>client_side_weighted_round_robin</c> is taken as round
 /// robin: its weights come from backend load reports (ORCA), which the client does not receive, and without them
 /// gRPC's policy spreads requests evenly too.</item>
-/// <item>TLS is not implemented yet: a cluster with a <c>transport_socket</c> other than raw_buffer is rejected, so
-/// that traffic meant to be encrypted never goes out in plaintext.</item>
+/// <item>Security (gRFC A29): a <c>transport_socket</c> with an <c>UpstreamTlsContext</c> makes the cluster TLS, or
+/// mutual TLS when <c>tls_certificate_provider_instance</c> is set; <c>ca_certificate_provider_instance</c> is required,
+/// <c>match_subject_alt_names</c> and <c>sni</c> are kept. Provider instance names must be known
+/// (<see cref="XdsCertificateProviderNames"/>); inline certificates, SDS, CRLs, SPKI/hash pinning, signed certificate
+/// timestamps and custom validators are rejected. Any transport socket that is neither TLS nor raw_buffer is
+/// rejected, so that traffic meant to be encrypted never goes out in plaintext.</item>
 /// </list>
 /// </remarks>
-internal sealed class XdsClusterResourceType : XdsResourceType<Cluster>
+internal sealed partial class XdsClusterResourceType : XdsResourceType<Cluster>
 {
     /// <summary>The type URL of clusters.</summary>
     public const string ClusterTypeUrl = Server.XdsResourceSnapshot.ClusterTypeUrl;
@@ -42,12 +46,20 @@ internal sealed class XdsClusterResourceType : XdsResourceType<Cluster>
     /// <summary>gRFC A52: deeper load-balancing policy nesting is rejected.</summary>
     private const int MaxPolicyDepth = 16;
 
-    private XdsClusterResourceType()
+    private readonly XdsCertificateProviderNames? _providerNames;
+
+    /// <summary>Creates the type; <paramref name="providerNames"/> are the certificate provider instances clusters may name.</summary>
+    /// <param name="providerNames">The known instance names; <see langword="null"/> accepts any name (no bootstrap known).</param>
+    public XdsClusterResourceType(XdsCertificateProviderNames? providerNames)
     {
+        _providerNames = providerNames;
     }
 
-    /// <summary>The one instance.</summary>
-    public static XdsClusterResourceType Instance { get; } = new();
+    /// <summary>
+    /// The instance that does not know the bootstrap: it validates everything but the provider instance names, which
+    /// all stand for the application's one workload identity. <see cref="XdsResourceTypes.Create"/> checks them too.
+    /// </summary>
+    public static XdsClusterResourceType Instance { get; } = new(null);
 
     /// <inheritdoc />
     public override string TypeUrl => ClusterTypeUrl;
@@ -73,12 +85,7 @@ internal sealed class XdsClusterResourceType : XdsResourceType<Cluster>
             : ParseLbPolicy(message, errors);
         var breakers = ParseCircuitBreakers(message.CircuitBreakers, errors);
         var outliers = ParseOutlierDetection(message, errors);
-        if (message.TransportSocket is { } socket
-            && XdsTypeUrls.MessageType(socket.TypedConfig?.TypeUrl) != XdsTypeUrls.RawBuffer
-            && !(socket.TypedConfig is null && socket.Name == "envoy.transport_sockets.raw_buffer"))
-        {
-            errors.Add($"transport_socket {XdsFields.Quote(socket.Name)}: TLS is not supported yet; the cluster is rejected so that its traffic never falls back to plaintext (remove transport_socket only if plaintext is intended)");
-        }
+        var tls = ParseTransportSocket(message.TransportSocket, errors);
 
         if (message.TransportSocketMatches.Count > 0)
         {
@@ -90,7 +97,7 @@ internal sealed class XdsClusterResourceType : XdsResourceType<Cluster>
             errors.Add("lrs_server: must be self (load reports go to the xDS server, gRFC A27); remove it or set lrs_server: { self: {} }");
         }
 
-        return loadBalancing is null ? null : new XdsCluster(message.Name, discovery, edsName, endpoints, loadBalancing, breakers, outliers);
+        return loadBalancing is null ? null : new XdsCluster(message.Name, discovery, edsName, endpoints, loadBalancing, breakers, outliers) { Tls = tls };
     }
 
     private static (XdsClusterDiscovery Discovery, string? EdsName, XdsEndpoints? Endpoints) ParseDiscovery(Cluster cluster, List<string> errors)

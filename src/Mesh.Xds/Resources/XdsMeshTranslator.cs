@@ -337,6 +337,26 @@ internal static class XdsMeshTranslator
         return options;
     }
 
+    /// <summary>
+    /// gRFC A29: mutual TLS when the cluster names a certificate, else TLS. Every provider instance stands for the
+    /// application's workload identity (<see cref="XdsCertificateProviderNames"/>), so only the mode, names and SNI remain.
+    /// </summary>
+    private static TlsOptions? Tls(XdsClusterTls? tls)
+    {
+        if (tls is null)
+        {
+            return null;
+        }
+
+        var options = new TlsOptions { Mode = tls.Mutual ? TlsMode.Mutual : TlsMode.Simple, Sni = tls.Sni };
+        foreach (var name in tls.SubjectAltNames)
+        {
+            options.SubjectAltNames.Add(ToStringMatch(name));
+        }
+
+        return options;
+    }
+
     private static StringMatchOptions ToStringMatch(XdsStringMatch match) => match.Kind switch
     {
         XdsStringMatchKind.Exact => new() { Exact = match.Value, IgnoreCase = match.IgnoreCase },
@@ -469,6 +489,7 @@ internal static class XdsMeshTranslator
 
         var equalWeights = AddEndpoints(options, endpoints);
         options.LoadBalancer = LoadBalancer(cluster.LoadBalancing, hashKey, equalWeights);
+        options.Tls = Tls(cluster.Tls);
         if (cluster.CircuitBreakers is { } breakers)
         {
             // Unset thresholds keep the mesh's defaults (Envoy's, except max_retries: unlimited, bounded by the retry budget).

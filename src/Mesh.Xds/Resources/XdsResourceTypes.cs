@@ -15,6 +15,18 @@ internal static class XdsResourceTypes
     /// <summary>Cluster load assignments (<see cref="XdsEndpoints"/>).</summary>
     public static XdsEndpointsResourceType Endpoints => XdsEndpointsResourceType.Instance;
 
-    /// <summary>All four, in dependency order.</summary>
+    /// <summary>All four, in dependency order; clusters may name any certificate provider instance.</summary>
     public static IReadOnlyList<XdsResourceType> All { get; } = [Listener, RouteConfiguration, Cluster, Endpoints];
+
+    /// <summary>
+    /// All four, in dependency order, with clusters restricted to the certificate provider instances of the bootstrap
+    /// and the ones the application registers (gRFC A29 NACKs other names).
+    /// </summary>
+    /// <example><code>new XdsClient(bootstrap, XdsResourceTypes.Create(bootstrap, options.CertificateProviderInstances), ...)</code></example>
+    public static IReadOnlyList<XdsResourceType> Create(Client.XdsBootstrap bootstrap, IEnumerable<string>? registeredInstances)
+    {
+        ArgumentNullException.ThrowIfNull(bootstrap);
+        var cluster = new XdsClusterResourceType(XdsCertificateProviderNames.Create(bootstrap, registeredInstances));
+        return [Listener, RouteConfiguration, cluster, Endpoints];
+    }
 }

@@ -383,7 +383,7 @@ internal sealed class XdsRouteConfigurationResourceType : XdsResourceType<RouteC
         return condition;
     }
 
-    private static XdsStringMatch? ParseStringMatcher(StringMatcher matcher, string path, List<string> errors)
+    internal static XdsStringMatch? ParseStringMatcher(StringMatcher matcher, string path, List<string> errors)
     {
         var ignoreCase = matcher.IgnoreCase;
         switch (matcher.MatchPatternCase)

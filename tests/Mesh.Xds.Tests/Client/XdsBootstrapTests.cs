@@ -16,7 +16,7 @@ public class XdsBootstrapTests
             "locality": { "region": "eu", "zone": "eu-b", "sub_zone": "rack-3" },
             "metadata": { "version": "v1", "replicas": 3 }
           },
-          "certificate_providers": { "default": { "plugin_name": "file_watcher", "config": { "certificate_file": "/certs/cert.pem" } } },
+          "certificate_providers": { "default": { "plugin_name": "file_watcher", "config": { "certificate_file": "/certs/cert.pem", "private_key_file": "/certs/key.pem" } } },
           "authorities": { "example.com": { } },
           "server_listener_resource_name_template": "grpc/server?xds.resource.listening_address=%s",
           "unknown_field": 1
@@ -50,7 +50,8 @@ public class XdsBootstrapTests
             Assert.That(bootstrap.Node.UserAgentVersion, Is.Not.Empty);
             Assert.That(bootstrap.Node.ClientFeatures, Does.Contain("envoy.lb.does_not_support_overprovisioning"));
             Assert.That(bootstrap.CertificateProviders.Keys, Is.EqualTo(new[] { "default" }));
-            Assert.That(JsonDocument.Parse(bootstrap.CertificateProviders["default"]).RootElement.GetProperty("plugin_name").GetString(), Is.EqualTo("file_watcher"));
+            Assert.That(bootstrap.CertificateProviders["default"].PluginName, Is.EqualTo("file_watcher"));
+            Assert.That(bootstrap.CertificateProviders["default"].CertificateFile, Is.EqualTo("/certs/cert.pem"));
             Assert.That(bootstrap.HasAuthorities, Is.True);
             Assert.That(bootstrap.ServerListenerResourceNameTemplate, Is.EqualTo("grpc/server?xds.resource.listening_address=%s"));
         });
@@ -174,6 +175,59 @@ public class XdsBootstrapTests
         var e = Assert.Throws<XdsBootstrapException>(() => XdsBootstrap.Load(getEnvironmentVariable: Env((XdsBootstrap.ConfigVariable, "{}"))))!;
 
         Assert.That(e.Message, Does.StartWith("GRPC_XDS_BOOTSTRAP_CONFIG environment variable: xds_servers: is required"));
+    }
+
+    [Test]
+    public void Parse_FileWatcherProviders_ReadsEveryInstance()
+    {
+        // Arrange
+        const string Json = """
+            {
+              "xds_servers": [ { "server_uri": "a:1", "channel_creds": [ { "type": "insecure" } ] } ],
+              "certificate_providers": {
+                "default": { "plugin_name": "file_watcher", "config": {
+                  "certificate_file": "certs/cert-chain.pem", "private_key_file": "certs/key.pem", "ca_certificate_file": "certs/root-cert.pem", "refresh_interval": "1.5s" } },
+                "roots": { "plugin_name": "file_watcher", "config": { "ca_certificate_file": "certs/root-cert.pem" } }
+              }
+            }
+            """;
+
+        // Act
+        var providers = XdsBootstrap.Parse(Json, "test").CertificateProviders;
+
+        // Assert
+        Assert.Multiple(() =>
+        {
+            Assert.That(providers["default"], Is.EqualTo(new XdsBootstrapCertificateProvider("default", "file_watcher", "certs/cert-chain.pem", "certs/key.pem", "certs/root-cert.pem", TimeSpan.FromSeconds(1.5))));
+            Assert.That(providers["default"].ProvidesIdentity && providers["default"].ProvidesRoots, Is.True);
+            Assert.That(providers["roots"], Is.EqualTo(new XdsBootstrapCertificateProvider("roots", "file_watcher", null, null, "certs/root-cert.pem", TimeSpan.FromMinutes(10))));
+            Assert.That(providers["roots"].ProvidesIdentity, Is.False);
+        });
+    }
+
+    [TestCase("""{ "x": 1 }""", "certificate_providers.x: must be an object with plugin_name and config")]
+    [TestCase("""{ "x": { "config": { "ca_certificate_file": "ca.pem" } } }""", "certificate_providers.x.plugin_name: is required; the supported plugin is \"file_watcher\"")]
+    [TestCase("""{ "x": { "plugin_name": "meshca", "config": { } } }""", "certificate_providers.x.plugin_name = 'meshca': is not a known certificate provider plugin; the supported plugin is \"file_watcher\"")]
+    [TestCase("""{ "x": { "plugin_name": "file_watcher" } }""", "certificate_providers.x.config: is required for file_watcher")]
+    [TestCase("""{ "x": { "plugin_name": "file_watcher", "config": { } } }""", "certificate_providers.x.config: sets none of certificate_file, private_key_file and ca_certificate_file")]
+    [TestCase("""{ "x": { "plugin_name": "file_watcher", "config": { "certificate_file": "c.pem" } } }""", "certificate_providers.x.config.private_key_file: is required with certificate_file")]
+    [TestCase("""{ "x": { "plugin_name": "file_watcher", "config": { "private_key_file": "k.pem" } } }""", "certificate_providers.x.config.certificate_file: is required with private_key_file")]
+    [TestCase("""{ "x": { "plugin_name": "file_watcher", "config": { "ca_certificate_file": 3 } } }""", "certificate_providers.x.config.ca_certificate_file: must be a string")]
+    [TestCase("""{ "x": { "plugin_name": "file_watcher", "config": { "ca_certificate_file": "" } } }""", "certificate_providers.x.config.ca_certificate_file: is empty")]
+    [TestCase("""{ "x": { "plugin_name": "file_watcher", "config": { "ca_certificate_file": "ca.pem", "refresh_interval": "10m" } } }""", "certificate_providers.x.config.refresh_interval = \"10m\": must be a positive protobuf JSON duration")]
+    [TestCase("""{ "x": { "plugin_name": "file_watcher", "config": { "ca_certificate_file": "ca.pem", "refresh_interval": "0s" } } }""", "certificate_providers.x.config.refresh_interval = \"0s\": must be a positive protobuf JSON duration")]
+    [TestCase("""[ ]""", "certificate_providers: must be an object of named instances")]
+    public void Parse_InvalidCertificateProvider_NamesInstanceAndField(string providers, string expectedStart)
+    {
+        // Arrange
+        var json = $$"""{ "xds_servers": [ { "server_uri": "a:1", "channel_creds": [ { "type": "insecure" } ] } ], "certificate_providers": {{providers}} }""";
+
+        // Act
+        var e = Assert.Throws<XdsBootstrapException>(() => XdsBootstrap.Parse(json, "test"))!;
+
+        // Assert
+        Assert.That(e.Errors, Has.Count.EqualTo(1), string.Join(Environment.NewLine, e.Errors));
+        Assert.That(e.Errors[0], Does.StartWith(expectedStart));
     }
 
     private static string Bootstrap(string serverUri) =>

@@ -426,7 +426,7 @@ public sealed class ClusterResourceTypeTests
     }
 
     [Test]
-    public void Decode_TlsTransportSocket_IsRejected()
+    public void Decode_TlsTransportSocketWithoutCommonTlsContext_IsRejected()
     {
         // Arrange
         var cluster = EdsCluster(V1);
@@ -436,7 +436,7 @@ public sealed class ClusterResourceTypeTests
         var error = Invalid(Type, cluster);
 
         // Assert
-        Assert.That(error, Is.EqualTo($"Cluster '{V1}': transport_socket 'envoy.transport_sockets.tls': TLS is not supported yet; the cluster is rejected so that its traffic never falls back to plaintext (remove transport_socket only if plaintext is intended)"));
+        Assert.That(error, Is.EqualTo($"Cluster '{V1}': transport_socket.typed_config.common_tls_context: is not set; gRFC A29 needs at least validation_context.ca_certificate_provider_instance naming the CA certificates to trust"));
     }
 
     [Test]

@@ -73,6 +73,8 @@ internal sealed class KubernetesKind
         Custom("networking.istio.io", "v1", "virtualservices", "VirtualService"),
         Custom("networking.istio.io", "v1", "destinationrules", "DestinationRule"),
         Custom("networking.istio.io", "v1", "workloadentries", "WorkloadEntry"),
+        Custom("security.istio.io", "v1", "peerauthentications", "PeerAuthentication"),
+        Custom("security.istio.io", "v1", "authorizationpolicies", "AuthorizationPolicy"),
     ];
 
     private static KubernetesKind Custom(string group, string version, string plural, string kind)

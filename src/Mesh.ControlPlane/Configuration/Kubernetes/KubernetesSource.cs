@@ -7,8 +7,9 @@ namespace Mesh.ControlPlane.Configuration.Kubernetes;
 /// <summary>
 /// Reads the mesh's kinds from the Kubernetes API server into an <see cref="IConfigStore"/>: one reflector per
 /// kind (and per namespace when <see cref="KubernetesSourceOptions.Namespaces"/> is set) for v1 Services,
-/// discovery.k8s.io/v1 EndpointSlices, v1 Pods and networking.istio.io/v1 VirtualServices, DestinationRules and
-/// WorkloadEntries. Each reflector stores its objects under its own source id (<c>kubernetes:Service</c>,
+/// discovery.k8s.io/v1 EndpointSlices, v1 Pods, networking.istio.io/v1 VirtualServices, DestinationRules and
+/// WorkloadEntries, and security.istio.io/v1 PeerAuthentications and AuthorizationPolicies. Each reflector stores its
+/// objects under its own source id (<c>kubernetes:Service</c>,
 /// <c>kubernetes:Service:shop</c>), so readiness (<see cref="IConfigStore.IsSynced"/>) waits for every kind.
 /// </summary>
 /// <example>

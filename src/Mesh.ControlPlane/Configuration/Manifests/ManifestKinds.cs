@@ -15,8 +15,8 @@ internal static class ManifestKinds
         ["VirtualService"] = IstioNetworking,
         ["DestinationRule"] = IstioNetworking,
         ["WorkloadEntry"] = IstioNetworking,
-        ["PeerAuthentication"] = ["security.istio.io/v1"],
-        ["AuthorizationPolicy"] = ["security.istio.io/v1"],
+        ["PeerAuthentication"] = ["security.istio.io/v1", "security.istio.io/v1beta1"],
+        ["AuthorizationPolicy"] = ["security.istio.io/v1", "security.istio.io/v1beta1"],
     }.ToFrozenDictionary(StringComparer.Ordinal);
 
     /// <summary>A known kind spelled with other letter cases (<c>virtualservice</c>), for a helpful error; otherwise null.</summary>
