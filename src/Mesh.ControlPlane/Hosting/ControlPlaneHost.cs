@@ -24,6 +24,7 @@ internal sealed partial class ControlPlaneHost : IDisposable
     private readonly TimeProvider _time;
     private readonly TimeSpan _quiet;
     private readonly TimeSpan _max;
+    private readonly string _trustDomain;
     private readonly ControlPlaneTelemetry? _telemetry;
     private readonly Lock _gate = new();
     private readonly Lock _rebuildGate = new();
@@ -34,7 +35,7 @@ internal sealed partial class ControlPlaneHost : IDisposable
     private bool _disposed;
     private volatile ControlPlaneStatus _status = new(null, [], [], 0);
 
-    public ControlPlaneHost(IConfigStore store, XdsSnapshotCache cache, ILogger<ControlPlaneHost> logger, TimeProvider? time = null, TimeSpan? quiet = null, TimeSpan? max = null, ControlPlaneTelemetry? telemetry = null)
+    public ControlPlaneHost(IConfigStore store, XdsSnapshotCache cache, ILogger<ControlPlaneHost> logger, TimeProvider? time = null, TimeSpan? quiet = null, TimeSpan? max = null, ControlPlaneTelemetry? telemetry = null, string trustDomain = XdsTranslator.DefaultTrustDomain)
     {
         _telemetry = telemetry;
         _store = store;
@@ -43,6 +44,7 @@ internal sealed partial class ControlPlaneHost : IDisposable
         _time = time ?? TimeProvider.System;
         _quiet = quiet ?? TimeSpan.FromMilliseconds(100);
         _max = max ?? TimeSpan.FromSeconds(10);
+        _trustDomain = trustDomain;
     }
 
     /// <summary>The last translation's outcome.</summary>
@@ -160,7 +162,7 @@ internal sealed partial class ControlPlaneHost : IDisposable
 
             var read = MeshConfigReader.Read(objects);
             var version = Interlocked.Increment(ref _version).ToString(CultureInfo.InvariantCulture);
-            var result = XdsTranslator.Translate(read, version);
+            var result = XdsTranslator.Translate(read, version, _trustDomain);
             var errorsAll = kept.Concat(read.Errors).Concat(result.Errors).ToList();
             var warnings = read.Warnings.Concat(result.Warnings).ToList();
             foreach (var error in result.Errors)

@@ -39,7 +39,7 @@ public static class XdsMeshBuilderExtensions
             var bootstrap = XdsBootstrap.Load(xds.Bootstrap, logger: loggers.CreateLogger<XdsBootstrap>());
             return new XdsClient(
                 bootstrap,
-                XdsResourceTypes.All,
+                XdsResourceTypes.Create(bootstrap, xds.CertificateProviderInstances),
                 sp.GetService<TimeProvider>() ?? TimeProvider.System,
                 loggers,
                 new XdsClientOptions { ResourceDoesNotExistTimeout = xds.ResourceDoesNotExistTimeout });
