@@ -3,7 +3,8 @@
 // HttpClient with .AddMesh() sends requests to http://backend, split 80/20 between the subsets v1 and v2,
 // and with the x-canary header to v2 only. With --xds the same scenario comes from the control plane,
 // run in-process on samples/manifests (a Service, WorkloadEntries, a VirtualService and a DestinationRule),
-// and the client follows it over xDS. It prints what reached whom. --otel-console prints the mesh's spans and
+// and the client follows it over xDS; there every call is mutual TLS with certificates from the control plane's
+// CA, the backends admit only the frontend's identity, and a call from another identity is shown denied. It prints what reached whom. --otel-console prints the mesh's spans and
 // metrics (OpenTelemetry's console exporter); OTEL_EXPORTER_OTLP_ENDPOINT sends them to a collector instead.
 using System.Collections.Concurrent;
 using System.Diagnostics;
@@ -11,6 +12,7 @@ using System.Globalization;
 using Mesh;
 using Mesh.ControlPlane.Hosting;
 using Mesh.Demo;
+using Mesh.Identity;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
@@ -55,16 +57,34 @@ if (otelConsole || otlp)
         });
 }
 
+// In xDS mode the control plane is also the mesh's CA: every workload gets its certificate by proving who it is
+// with a bootstrap token, and samples/manifests/security.yaml makes the backends accept only mutual TLS from the
+// frontend's identity.
+using var security = xds ? new DemoSecurity() : null;
 await using var controlPlane = xds
-    ? await ControlPlaneApp.StartAsync(new ControlPlaneOptions { ManifestsDirectory = Path.Combine(AppContext.BaseDirectory, "manifests"), XdsListen = "127.0.0.1:0", AdminListen = "127.0.0.1:0" })
+    ? await ControlPlaneApp.StartAsync(new ControlPlaneOptions
+    {
+        ManifestsDirectory = Path.Combine(AppContext.BaseDirectory, "manifests"),
+        XdsListen = "127.0.0.1:0",
+        AdminListen = "127.0.0.1:0",
+        Ca = { Enabled = true, BootstrapTokensFile = security!.TokensFile },
+    })
     : null;
 if (controlPlane is not null)
 {
-    builder.Services.AddMesh().AddXds(o =>
-    {
-        o.Targets.Add(XdsTarget);
-        o.Bootstrap = $$"""{ "xds_servers": [ { "server_uri": "127.0.0.1:{{controlPlane.XdsPort}}", "channel_creds": [ { "type": "insecure" } ] } ], "node": { "id": "demo-frontend", "cluster": "frontend" } }""";
-    });
+    await security!.FetchRootAsync(controlPlane.AdminAddress);
+    builder.Services.AddMesh()
+        .AddXds(o =>
+        {
+            o.Targets.Add(XdsTarget);
+            o.Bootstrap = DemoSecurity.Bootstrap(controlPlane.XdsPort, "demo-frontend");
+            o.CertificateProviderInstances.Add("default");
+        })
+        .AddWorkloadIdentity(o =>
+        {
+            o.Token = security.FrontendToken;
+            o.RootCertificateFile = security.RootFile;
+        });
     builder.Services.AddHttpClient("backend", c => c.BaseAddress = new Uri($"http://{XdsTarget}")).AddMesh();
 }
 else
@@ -78,6 +98,12 @@ var settings = builder.Configuration.GetSection("Demo").Get<DemoSettings>() ?? n
 using var host = builder.Build();
 await host.StartAsync();
 var mesh = host.Services.GetRequiredService<MeshState>();
+if (xds)
+{
+    using var wait = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+    await host.Services.GetRequiredService<IWorkloadIdentityProvider>().WaitForIdentityAsync(wait.Token);
+}
+
 if (!mesh.Current.TryGetService(xds ? "backend.demo.svc.cluster.local" : "backend", out _))
 {
     Console.WriteLine("FAILED: the mesh has no configuration for the backend service (see the log above).");
@@ -89,7 +115,8 @@ await using var backends = xds
     ? await Backends.StartAsync(mesh.Current.Clusters.Values
         .Select(c => (Version: c.Name.Split('|') is [_, _, var subset, _] ? subset : "", Cluster: c))
         .Where(c => c.Version.Length > 0)
-        .SelectMany(c => c.Cluster.Endpoints.Select(e => (c.Version, e))))
+        .SelectMany(c => c.Cluster.Endpoints.Select(e => (c.Version, e))),
+        services => security!.ConfigureBackend(services, controlPlane!.XdsPort))
     : await Backends.StartAsync(mesh.Current.Clusters["backend"].Endpoints);
 Console.WriteLine(xds
     ? $"Mesh demo: {backends.Count} backends on 127.0.0.1, client configured over xDS by the in-process control plane on {controlPlane!.XdsAddress} from samples/manifests (snapshot v{mesh.Current.Version})."
@@ -102,6 +129,11 @@ var canary = await Load.RunAsync(client, settings.CanaryRequests, settings.Concu
 
 var ok = Report.Print($"Route 'split': {settings.Requests} requests to {client.BaseAddress}, {settings.Concurrency} concurrent, 80/20 between subsets v1 and v2", split, new() { ["v1"] = 80, ["v2"] = 20 });
 ok &= Report.Print($"Route 'canary': {settings.CanaryRequests} requests with header x-canary: 1, all to subset v2", canary, new() { ["v2"] = 100 });
+if (xds)
+{
+    ok &= Report.PrintPeers(split.Concat(canary), $"spiffe://cluster.local/ns/demo/sa/{DemoSecurity.FrontendAccount}");
+    ok &= await security!.ShowDeniedCallAsync(controlPlane!.XdsPort, XdsTarget, backends.First);
+}
 
 await host.StopAsync();
 Console.WriteLine(ok ? "Every request succeeded and every share is within 5 points of its weight." : "FAILED: see above.");
@@ -119,7 +151,7 @@ namespace Mesh.Demo
     }
 
     /// <summary>One answer: which backend and version, and how long it took.</summary>
-    internal readonly record struct Outcome(string Endpoint, string Version, double Milliseconds, bool Failed);
+    internal readonly record struct Outcome(string Endpoint, string Version, double Milliseconds, bool Failed, string? Peer = null);
 
     internal static class Load
     {
@@ -144,7 +176,7 @@ namespace Mesh.Demo
                         using var response = await client.SendAsync(request, timeout.Token);
                         var body = await response.Content.ReadAsStringAsync(timeout.Token);
                         var parts = body.Split(' ');
-                        outcomes.Add(new Outcome(parts[1], parts[0], Stopwatch.GetElapsedTime(started).TotalMilliseconds, !response.IsSuccessStatusCode));
+                        outcomes.Add(new Outcome(parts[1], parts[0], Stopwatch.GetElapsedTime(started).TotalMilliseconds, !response.IsSuccessStatusCode, parts.Length > 2 ? parts[2] : null));
                     }
                     catch (HttpRequestException ex)
                     {
@@ -190,6 +222,20 @@ namespace Mesh.Demo
             Console.WriteLine($"  failed: {failed}");
             Console.WriteLine();
             return ok;
+        }
+
+        /// <summary>Who the backends saw calling: every request must have arrived over mutual TLS as <paramref name="expected"/>.</summary>
+        public static bool PrintPeers(IEnumerable<Outcome> outcomes, string expected)
+        {
+            var peers = outcomes.GroupBy(o => o.Peer ?? "(no client certificate: plaintext or TLS)").ToList();
+            Console.WriteLine("Who the backends saw calling (the client certificate's SPIFFE ID, checked by the backend):");
+            foreach (var peer in peers.OrderByDescending(g => g.Count()))
+            {
+                Console.WriteLine($"  {peer.Key,-48}{peer.Count(),8} requests{(peer.Key == expected ? "" : "   <- expected " + expected)}");
+            }
+
+            Console.WriteLine();
+            return peers.Count == 1 && peers[0].Key == expected;
         }
 
         private static double Percentile(double[] sorted, double p) =>

@@ -1,0 +1,128 @@
+using System.Net;
+using System.Security.Cryptography;
+using Mesh.Authorization;
+using Mesh.Identity;
+
+namespace Mesh.Demo;
+
+/// <summary>
+/// The xDS mode's zero trust: a bootstrap token per service account for the control plane's CA, the CA's root
+/// fetched from the control plane, and the calls that must be refused (another identity; plaintext).
+/// </summary>
+internal sealed class DemoSecurity : IDisposable
+{
+    public const string FrontendAccount = "frontend";
+    private const string BackendAccount = "backend";
+    private const string IntruderAccount = "intruder";
+
+    private readonly string _directory = Directory.CreateTempSubdirectory("mesh-demo-").FullName;
+    private readonly Dictionary<string, string> _tokens = new()
+    {
+        [FrontendAccount] = NewToken(),
+        [BackendAccount] = NewToken(),
+        [IntruderAccount] = NewToken(),
+    };
+
+    public DemoSecurity()
+    {
+        File.WriteAllLines(TokensFile, _tokens.Select(t => $"{t.Value} demo {t.Key}"));
+    }
+
+    /// <summary>The CA's bootstrap tokens: one line per token, its namespace and service account.</summary>
+    public string TokensFile => Path.Combine(_directory, "bootstrap-tokens");
+
+    /// <summary>The mesh's root certificate, as fetched from the control plane.</summary>
+    public string RootFile => Path.Combine(_directory, "root-cert.pem");
+
+    public string FrontendToken => _tokens[FrontendAccount];
+
+    public static string Bootstrap(int xdsPort, string nodeId) =>
+        $$"""{ "xds_servers": [ { "server_uri": "127.0.0.1:{{xdsPort}}", "channel_creds": [ { "type": "insecure" } ] } ], "node": { "id": "{{nodeId}}", "cluster": "{{nodeId}}" } }""";
+
+    /// <summary>Fetches the CA's root from the control plane's admin address (public; in a cluster it comes from a ConfigMap).</summary>
+    public async Task FetchRootAsync(Uri adminAddress)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        await File.WriteAllTextAsync(RootFile, await http.GetStringAsync(new Uri(adminAddress, "/ca/root-cert.pem")));
+    }
+
+    /// <summary>A backend's identity (service account "backend") and what it enforces (samples/manifests/security.yaml).</summary>
+    public void ConfigureBackend(IServiceCollection services, int xdsPort)
+    {
+        services.AddMesh().AddWorkloadIdentity(o =>
+        {
+            o.Bootstrap = Bootstrap(xdsPort, "demo-backend");
+            o.Token = _tokens[BackendAccount];
+            o.RootCertificateFile = RootFile;
+        });
+        services.AddMeshServer(o =>
+        {
+            o.PeerAuthentication = PeerAuthenticationMode.Strict;
+            o.AuthorizationPolicies.Add(new AuthorizationPolicyOptions
+            {
+                Name = "backend-allow-frontend",
+                Action = AuthorizationAction.Allow,
+                Rules = [new() { From = [new() { Principals = ["cluster.local/ns/demo/sa/frontend"] }], To = [new() { Methods = ["GET"] }] }],
+            });
+        });
+    }
+
+    /// <summary>
+    /// Calls the backend as another workload of the mesh (its own certificate, service account "intruder") and
+    /// in plaintext without the mesh; both must be refused. Returns whether they were.
+    /// </summary>
+    public async Task<bool> ShowDeniedCallAsync(int xdsPort, string target, string backendAddress)
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.Logging.ClearProviders();
+        builder.Services.AddMesh()
+            .AddXds(o =>
+            {
+                o.Targets.Add(target);
+                o.Bootstrap = Bootstrap(xdsPort, "demo-intruder");
+                o.CertificateProviderInstances.Add("default");
+            })
+            .AddWorkloadIdentity(o =>
+            {
+                o.Token = _tokens[IntruderAccount];
+                o.RootCertificateFile = RootFile;
+            });
+        builder.Services.AddHttpClient("backend", c => c.BaseAddress = new Uri($"http://{target}")).AddMesh();
+        using var intruder = builder.Build();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await intruder.StartAsync(timeout.Token);
+        var identity = await intruder.Services.GetRequiredService<IWorkloadIdentityProvider>().WaitForIdentityAsync(timeout.Token);
+        using var response = await intruder.Services.GetRequiredService<IHttpClientFactory>().CreateClient("backend").GetAsync("/", timeout.Token);
+        var body = await response.Content.ReadAsStringAsync(timeout.Token);
+        await intruder.StopAsync(timeout.Token);
+        var denied = response.StatusCode == HttpStatusCode.Forbidden;
+        Console.WriteLine($"Denied call: GET / as {identity.SpiffeId} (mutual TLS, but not the frontend)");
+        Console.WriteLine($"  -> {(int)response.StatusCode} {response.StatusCode}: {body}{(denied ? "" : "   <- expected 403")}");
+
+        string plaintext;
+        bool refused;
+        using (var plain = new HttpClient { Timeout = TimeSpan.FromSeconds(10) })
+        {
+            try
+            {
+                using var answer = await plain.GetAsync(backendAddress, timeout.Token);
+                plaintext = $"{(int)answer.StatusCode} {answer.StatusCode}   <- expected the connection to be refused";
+                refused = false;
+            }
+            catch (HttpRequestException ex)
+            {
+                plaintext = $"refused ({ex.HttpRequestError}: the backend accepts only mutual TLS)";
+                refused = true;
+            }
+        }
+
+        Console.WriteLine($"Denied call: GET {backendAddress} in plaintext, without the mesh");
+        Console.WriteLine($"  -> {plaintext}");
+        Console.WriteLine();
+        return denied && refused;
+    }
+
+    public void Dispose() => Directory.Delete(_directory, recursive: true);
+
+    private static string NewToken() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24));
+}
