@@ -21,6 +21,37 @@ public sealed class MeshAuthorizationTests
     private static (string, string)[] DenyAdmin => [("0:Name", "deny-admin"), ("0:Action", "DENY"), ("0:Rules:0:To:0:Paths:0", "/admin/*")];
 
     [Test]
+    public async Task ServerSpan_MutualTlsPeer_CarriesItsSpiffeIdAndTheDenyingPolicy()
+    {
+        var spans = new System.Collections.Concurrent.ConcurrentQueue<System.Diagnostics.Activity>();
+        using var listener = new System.Diagnostics.ActivityListener
+        {
+            ShouldListenTo = s => s.Name == "Microsoft.AspNetCore",
+            Sample = static (ref System.Diagnostics.ActivityCreationOptions<System.Diagnostics.ActivityContext> _) => System.Diagnostics.ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = spans.Enqueue,
+        };
+        System.Diagnostics.ActivitySource.AddActivityListener(listener);
+        await using var server = await MeshTestServer.StartAsync(_pki.IssueIdentity("shop", "backend"), MeshTestServer.Settings("Permissive", DenyAdmin));
+        using var mtls = MeshTestServer.CreateTlsClient(_pki.Bundle, _pki.IssueIdentity("shop", "frontend").Certificate);
+        using var plaintext = MeshTestServer.CreatePlaintextClient();
+
+        await MeshTestServer.GetAsync(mtls, new Uri(server.Https, "/api/orders"));
+        await MeshTestServer.GetAsync(mtls, new Uri(server.Https, "/admin/users"));
+        await MeshTestServer.GetAsync(plaintext, new Uri(server.Http, "/api/plain"));
+
+        // The server stops a request's span after the response went out: wait for all three.
+        using var wait = new CancellationTokenSource(MeshTestServer.Timeout);
+        while (spans.Count < 3)
+        {
+            await Task.Delay(10, wait.Token);
+        }
+
+        var tags = spans.Select(a => (Peer: a.GetTagItem("mesh.peer.spiffe_id") as string, DeniedBy: a.GetTagItem("mesh.authorization.denied_by") as string)).ToList();
+        const string Frontend = "spiffe://cluster.local/ns/shop/sa/frontend";
+        Assert.That(tags, Is.EquivalentTo(new (string?, string?)[] { (Frontend, null), (Frontend, "deny-admin"), (null, null) }));
+    }
+
+    [Test]
     public async Task DenyPolicy_MatchingHttpRequest_Returns403NamingPolicyAndLogsOnce()
     {
         await using var server = await MeshTestServer.StartAsync(_pki.IssueIdentity("shop", "backend"), MeshTestServer.Settings("Strict", DenyAdmin));
