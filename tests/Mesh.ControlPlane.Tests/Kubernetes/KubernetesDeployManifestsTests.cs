@@ -41,11 +41,15 @@ public sealed class KubernetesDeployManifestsTests
             "ServiceAccount/mesh-control-plane",
             "ClusterRole/mesh-control-plane",
             "ClusterRoleBinding/mesh-control-plane",
+            "Role/mesh-control-plane-ca",
+            "RoleBinding/mesh-control-plane-ca",
             "Deployment/mesh-control-plane",
             "Service/mesh-control-plane",
             "CustomResourceDefinition/virtualservices.networking.istio.io",
             "CustomResourceDefinition/destinationrules.networking.istio.io",
             "CustomResourceDefinition/workloadentries.networking.istio.io",
+            "CustomResourceDefinition/peerauthentications.security.istio.io",
+            "CustomResourceDefinition/authorizationpolicies.security.istio.io",
         }));
         Assert.That(objects.OfType<IKubernetesObject<V1ObjectMeta>>().All(o => o.Metadata.NamespaceProperty is null), Is.True, "the manifests are namespace-agnostic");
     }
@@ -81,7 +85,7 @@ public sealed class KubernetesDeployManifestsTests
         Assert.Multiple(() =>
         {
             Assert.That(deployment.Spec.Template.Spec.ServiceAccountName, Is.EqualTo("mesh-control-plane"));
-            Assert.That(container.Args, Is.EqualTo(new[] { "--in-cluster", "--xds-listen", "0.0.0.0:18000", "--admin-listen", "0.0.0.0:18001" }));
+            Assert.That(container.Args, Is.EqualTo(new[] { "--in-cluster", "--xds-listen", "0.0.0.0:18000", "--admin-listen", "0.0.0.0:18001", "--ca", "--ca-secret", "mesh-system/cacerts" }));
             Assert.That(container.ReadinessProbe.HttpGet.Path, Is.EqualTo("/readyz"));
             Assert.That(container.LivenessProbe.HttpGet.Path, Is.EqualTo("/healthz"));
             Assert.That(container.ReadinessProbe.HttpGet.Port.Value, Is.EqualTo("http-admin"));
@@ -97,12 +101,12 @@ public sealed class KubernetesDeployManifestsTests
     {
         var crds = LoadAll().OfType<V1CustomResourceDefinition>().ToList();
 
-        Assert.That(crds.Select(c => c.Spec.Names.Kind), Is.EquivalentTo(new[] { "VirtualService", "DestinationRule", "WorkloadEntry" }));
+        Assert.That(crds.Select(c => c.Spec.Names.Kind), Is.EquivalentTo(new[] { "VirtualService", "DestinationRule", "WorkloadEntry", "PeerAuthentication", "AuthorizationPolicy" }));
         Assert.Multiple(() =>
         {
             foreach (var crd in crds)
             {
-                Assert.That(crd.Spec.Group, Is.EqualTo("networking.istio.io"));
+                Assert.That(crd.Spec.Group, Is.EqualTo(crd.Spec.Names.Kind is "PeerAuthentication" or "AuthorizationPolicy" ? "security.istio.io" : "networking.istio.io"));
                 Assert.That(crd.Spec.Scope, Is.EqualTo("Namespaced"));
                 var version = crd.Spec.Versions.Single();
                 Assert.That((version.Name, version.Served, version.Storage), Is.EqualTo(("v1", true, true)));
