@@ -80,8 +80,7 @@ internal sealed class DemoSecurity : IDisposable
             {
                 o.Targets.Add(target);
                 o.Bootstrap = Bootstrap(xdsPort, "demo-intruder");
-                o.CertificateProviderInstances.Add("default");
-            })
+                })
             .AddWorkloadIdentity(o =>
             {
                 o.Token = _tokens[IntruderAccount];

@@ -78,7 +78,6 @@ if (controlPlane is not null)
         {
             o.Targets.Add(XdsTarget);
             o.Bootstrap = DemoSecurity.Bootstrap(controlPlane.XdsPort, "demo-frontend");
-            o.CertificateProviderInstances.Add("default");
         })
         .AddWorkloadIdentity(o =>
         {

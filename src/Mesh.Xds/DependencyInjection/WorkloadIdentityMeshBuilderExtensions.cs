@@ -12,10 +12,15 @@ namespace Microsoft.Extensions.DependencyInjection;
 /// <summary>Gives the workload its identity from the control plane's CA.</summary>
 public static class WorkloadIdentityMeshBuilderExtensions
 {
+    /// <summary>The certificate provider instance name the CA-issued identity answers to in CDS.</summary>
+    public const string DefaultCertificateProviderInstance = "default";
+
     /// <summary>
     /// Obtains the workload's X509-SVID from the control plane's CA (Istio's <c>IstioCertificateService</c>; by default
     /// the xDS server of the bootstrap) and renews it at half its lifetime, a new key each time. Registers the
     /// singleton <see cref="IWorkloadIdentityProvider"/>, started with the host; options are validated when the host starts.
+    /// The identity is the xDS certificate provider instance <c>default</c> (the name Istio's control planes put in
+    /// <c>UpstreamTlsContext</c>), added to <see cref="XdsOptions.CertificateProviderInstances"/>.
     /// </summary>
     /// <exception cref="InvalidOperationException">A workload identity provider is already registered.</exception>
     /// <example><code>
@@ -67,6 +72,13 @@ public static class WorkloadIdentityMeshBuilderExtensions
             }
 
             return CaCertificateSigner.Create(address, options, roots, loggers);
+        });
+        services.Configure<XdsOptions>(static o =>
+        {
+            if (!o.CertificateProviderInstances.Contains(DefaultCertificateProviderInstance))
+            {
+                o.CertificateProviderInstances.Add(DefaultCertificateProviderInstance);
+            }
         });
         var optionsBuilder = services.AddOptionsWithValidateOnStart<WorkloadIdentityOptions>();
         if (configure is not null)
