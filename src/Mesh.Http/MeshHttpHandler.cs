@@ -286,7 +286,11 @@ internal sealed class MeshHttpHandler : DelegatingHandler, IAttemptTransport<Htt
         try
         {
             var response = await base.SendAsync(message, cancellationToken).ConfigureAwait(false);
-            activity.SetTag(MeshTelemetry.Tags.StatusCode, MeshTelemetry.StatusCode((int)response.StatusCode));
+            if (activity.IsAllDataRequested)
+            {
+                activity.SetTag(MeshTelemetry.Tags.StatusCode, MeshTelemetry.StatusCode((int)response.StatusCode));
+            }
+
             return response;
         }
         catch (Exception ex)

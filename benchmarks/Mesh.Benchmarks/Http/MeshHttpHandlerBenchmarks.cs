@@ -5,6 +5,8 @@ using BenchmarkDotNet.Configs;
 using Mesh.Http;
 using Mesh.Telemetry;
 using Microsoft.Extensions.DependencyInjection;
+using OpenTelemetry;
+using OpenTelemetry.Trace;
 
 namespace Mesh.Benchmarks.Http;
 
@@ -32,6 +34,7 @@ public class MeshHttpHandlerBenchmarks
 
     private ServiceProvider? _services;
     private MeterListener? _listener;
+    private TracerProvider? _tracing;
     private HttpMessageInvoker _invoker = null!;
 
     [GlobalSetup(Target = nameof(NoOpHandler))]
@@ -45,6 +48,22 @@ public class MeshHttpHandlerBenchmarks
     {
         _invoker = CreateMeshInvoker(new MeshHttpOptions(), new CompletedTransport());
         ListenToMeshMetrics();
+    }
+
+    [GlobalSetup(Target = nameof(Mesh_TelemetryOn_SampledOut))]
+    public void SetupMeshWithTelemetrySampledOut()
+    {
+        _invoker = CreateMeshInvoker(new MeshHttpOptions(), new CompletedTransport());
+        ListenToMeshMetrics();
+        _tracing = Sdk.CreateTracerProviderBuilder().AddMeshInstrumentation().SetSampler(new AlwaysOffSampler()).Build();
+    }
+
+    [GlobalSetup(Target = nameof(Mesh_TelemetryOn_Sampled))]
+    public void SetupMeshWithTelemetrySampled()
+    {
+        _invoker = CreateMeshInvoker(new MeshHttpOptions(), new CompletedTransport());
+        ListenToMeshMetrics();
+        _tracing = Sdk.CreateTracerProviderBuilder().AddMeshInstrumentation().SetSampler(new AlwaysOnSampler()).Build();
     }
 
     [GlobalSetup(Target = nameof(Mesh_FullPipeline))]
@@ -92,6 +111,7 @@ public class MeshHttpHandlerBenchmarks
     public void Cleanup()
     {
         _listener?.Dispose();
+        _tracing?.Dispose();
         _invoker.Dispose();
         _services?.Dispose();
     }
@@ -107,6 +127,16 @@ public class MeshHttpHandlerBenchmarks
     [Benchmark]
     [BenchmarkCategory(Sync)]
     public Task<HttpResponseMessage> Mesh_MetricsOn() => _invoker.SendAsync(CreateRequest(), CancellationToken.None);
+
+    /// <summary>Metrics on (as <see cref="Mesh_MetricsOn"/>) and OpenTelemetry tracing of the mesh's sources with every trace sampled out (<c>AlwaysOffSampler</c>, no exporter).</summary>
+    [Benchmark]
+    [BenchmarkCategory(Sync)]
+    public Task<HttpResponseMessage> Mesh_TelemetryOn_SampledOut() => _invoker.SendAsync(CreateRequest(), CancellationToken.None);
+
+    /// <summary>The same with every trace sampled in (<c>AlwaysOnSampler</c>, no exporter): what recording the spans costs.</summary>
+    [Benchmark]
+    [BenchmarkCategory(Sync)]
+    public Task<HttpResponseMessage> Mesh_TelemetryOn_Sampled() => _invoker.SendAsync(CreateRequest(), CancellationToken.None);
 
     /// <summary>Without <see cref="MeshHttpOptions.PreserveHost"/>: the part of the cost that is the Host header.</summary>
     [Benchmark]
