@@ -122,6 +122,7 @@ internal static partial class XdsTranslator
             }
         }
 
+        listeners.AddRange(BuildServerListeners(context, config));
         var snapshot = XdsResourceSnapshot.Create(version, listeners, routes, clusters, assignments);
         return new XdsTranslatorResult(snapshot, context.Errors, context.Warnings);
     }

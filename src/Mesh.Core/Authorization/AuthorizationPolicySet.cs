@@ -8,7 +8,7 @@ namespace Mesh.Authorization;
 /// otherwise, when ALLOW policies exist, one must match; otherwise the request is allowed. Build one with
 /// <see cref="Create"/> or <see cref="TryCreate"/>; <see cref="Evaluate"/> is safe to call concurrently.
 /// </summary>
-public sealed class AuthorizationPolicySet
+public sealed partial class AuthorizationPolicySet
 {
     private const string SpiffePrefix = "spiffe://";
     private const string NoPoliciesReason = "allowed: no authorization policy applies";
@@ -34,7 +34,7 @@ public sealed class AuthorizationPolicySet
     public static AuthorizationPolicySet Empty { get; } = new([], []);
 
     /// <summary>How many policies the set has.</summary>
-    public int Count => _deny.Length + _allow.Length;
+    public int Count => _deny.Length + _allow.Length + RbacPolicyCount;
 
     /// <summary>
     /// Validates and compiles <paramref name="policies"/>; throws <see cref="ArgumentException"/> listing every
@@ -127,6 +127,11 @@ public sealed class AuthorizationPolicySet
     {
         ArgumentNullException.ThrowIfNull(method);
         ArgumentNullException.ThrowIfNull(path);
+        if (_rbac is not null)
+        {
+            return EvaluateRbac(principal, method, path);
+        }
+
         if (_deny.Length == 0 && _allow.Length == 0)
         {
             return AuthorizationDecision.Allow(null, NoPoliciesReason);

@@ -8,9 +8,10 @@ namespace Mesh.Xds.Resources;
 /// <summary>
 /// LDS: <c>envoy.config.listener.v3.Listener</c>, client side (gRFC A27, A39, A31): an <c>api_listener</c> holding an
 /// <c>HttpConnectionManager</c> that names its route configuration (RDS over ADS) or carries it inline, and whose
-/// HTTP filters end with the router.
+/// HTTP filters end with the router. A listener without <c>api_listener</c> that has filter chains is a server
+/// listener (gRFC A36), decoded into an <see cref="XdsServerListener"/>.
 /// </summary>
-internal sealed class XdsListenerResourceType : XdsResourceType<Listener>
+internal sealed partial class XdsListenerResourceType : XdsResourceType<Listener>
 {
     /// <summary>The type URL of listeners.</summary>
     public const string ListenerTypeUrl = Server.XdsResourceSnapshot.ListenerTypeUrl;
@@ -40,6 +41,11 @@ internal sealed class XdsListenerResourceType : XdsResourceType<Listener>
     /// <inheritdoc />
     protected override object? Validate(Listener message, List<string> errors)
     {
+        if (message.ApiListener is null && (message.FilterChains.Count > 0 || message.DefaultFilterChain is not null))
+        {
+            return ValidateServerListener(message, errors);
+        }
+
         if (message.ApiListener?.ApiListener_ is not { } any)
         {
             errors.Add("api_listener: is not set; a client listener must be an API listener holding an HttpConnectionManager (socket listeners are for xDS-enabled servers)");

@@ -48,7 +48,8 @@ public sealed class XdsTranslatorTests
         var result = Translate(objects);
 
         // Assert
-        var listener = Resources<Listener>(result.Snapshot, XdsResourceSnapshot.ListenerTypeUrl).Single();
+        var listeners = Resources<Listener>(result.Snapshot, XdsResourceSnapshot.ListenerTypeUrl).ToList();
+        var listener = listeners.Single(l => l.Name == Target);
         var manager = listener.ApiListener.ApiListener_.Unpack<HttpConnectionManager>();
         var routes = Resources<RouteConfiguration>(result.Snapshot, XdsResourceSnapshot.RouteConfigurationTypeUrl).Single();
         var host = routes.VirtualHosts.Single();
@@ -67,6 +68,10 @@ public sealed class XdsTranslatorTests
             Assert.That(host.Routes[0].Route_.Cluster, Is.EqualTo(V2));
             Assert.That(host.Routes[1].Route_.WeightedClusters.Clusters.Select(c => (c.Name, c.Weight)), Is.EqualTo(new[] { (V1, 80u), (V2, 20u) }));
             Assert.That(Resources<Cluster>(result.Snapshot, XdsResourceSnapshot.ClusterTypeUrl).Select(c => c.Name), Is.EquivalentTo(new[] { All, V1, V2 }));
+
+            // security.yaml: STRICT peers, so every cluster is mutual TLS (auto mTLS) and each backend has a server listener.
+            Assert.That(Resources<Cluster>(result.Snapshot, XdsResourceSnapshot.ClusterTypeUrl).Select(c => c.TransportSocket?.Name), Is.All.EqualTo("envoy.transport_sockets.tls"));
+            Assert.That(listeners.Where(l => l.Name != Target).Select(l => l.Name), Is.EquivalentTo(new[] { 5101, 5102, 5103 }.Select(p => $"grpc/server?xds.resource.listening_address=127.0.0.1:{p}")));
         });
     }
 
