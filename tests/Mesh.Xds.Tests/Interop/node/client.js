@@ -3,7 +3,7 @@
 //
 // node client.js --target xds:///greeter.test:50051 [--calls 1000] [--concurrency 10]
 //                [--metadata key=value ...] [--duration-ms N] [--rpc-timeout-ms N]
-//                [--progress-ms N] [--wait-for-ready]
+//                [--progress-ms N] [--wait-for-ready] [--xds-creds]
 //
 // The bootstrap comes from GRPC_XDS_BOOTSTRAP (a file) or GRPC_XDS_BOOTSTRAP_CONFIG (the JSON
 // itself), read and validated by grpc-js-xds's own loader. Prints ONE JSON line on stdout:
@@ -11,6 +11,8 @@
 // With --duration-ms it calls until the time is up and writes one JSON line per --progress-ms
 // interval to stderr: {"progress":true,"tMs":..,"ok":..,"failed":..,"byBackend":{..},"errors":{..}}
 // (counts for that interval only). Exit code 0 whatever the calls did; 2 on harness errors.
+// --xds-creds uses grpc-js-xds's XdsChannelCredentials (insecure fallback): the clusters' UpstreamTlsContext
+// (gRFC A29) then decides TLS / mTLS with the bootstrap's certificate_providers; without it, insecure credentials.
 'use strict';
 
 const path = require('path');
@@ -22,7 +24,7 @@ function fail(message) {
 
 function parseArgs(argv) {
   const opts = { target: null, calls: 1000, concurrency: 10, metadata: [], durationMs: 0,
-    rpcTimeoutMs: 5000, progressMs: 1000, waitForReady: false };
+    rpcTimeoutMs: 5000, progressMs: 1000, waitForReady: false, xdsCreds: false };
   const intArg = (name, value) => {
     const n = Number(value);
     if (!Number.isInteger(n) || n < 0) fail(`${name} needs a non-negative integer, got ${value}`);
@@ -42,6 +44,7 @@ function parseArgs(argv) {
       case '--rpc-timeout-ms': opts.rpcTimeoutMs = intArg(arg, next()); break;
       case '--progress-ms': opts.progressMs = intArg(arg, next()); break;
       case '--wait-for-ready': opts.waitForReady = true; break;
+      case '--xds-creds': opts.xdsCreds = true; break;
       case '--metadata': {
         const kv = next();
         const eq = kv.indexOf('=');
@@ -90,7 +93,10 @@ function main() {
 
   let client;
   try {
-    client = new Greeter(opts.target, grpc.credentials.createInsecure());
+    const credentials = opts.xdsCreds
+      ? new xds.XdsChannelCredentials(grpc.credentials.createInsecure())
+      : grpc.credentials.createInsecure();
+    client = new Greeter(opts.target, credentials);
   } catch (e) {
     fail(`cannot create a channel for ${opts.target}: ${e.message}`);
   }
