@@ -18,17 +18,14 @@ namespace Mesh.ControlPlane.Hosting;
 /// <summary>The admin endpoints: health, readiness, the current xDS snapshot with the warnings, and the connected clients.</summary>
 internal static class AdminEndpoints
 {
-    private static readonly JsonFormatter Formatter = new(JsonFormatter.Settings.Default.WithTypeRegistry(TypeRegistry.FromMessages(
-        Envoy.Config.Listener.V3.Listener.Descriptor,
-        Envoy.Config.Route.V3.RouteConfiguration.Descriptor,
-        Envoy.Config.Cluster.V3.Cluster.Descriptor,
-        Envoy.Config.Endpoint.V3.ClusterLoadAssignment.Descriptor,
-        HttpConnectionManager.Descriptor,
-        Router.Descriptor,
-        HTTPFault.Descriptor,
-        LeastRequestConfig.Descriptor,
-        RandomConfig.Descriptor,
-        RoundRobinConfig.Descriptor)));
+    // Every message of the xDS protos: a snapshot's Any fields may hold any of them (HTTP filters, TLS contexts, RBAC,
+    // load-balancing policies), and one the registry lacked would fail the whole dump.
+    private static readonly JsonFormatter Formatter = new(JsonFormatter.Settings.Default.WithTypeRegistry(TypeRegistry.FromFiles(
+        typeof(Envoy.Config.Listener.V3.Listener).Assembly.GetTypes()
+            .Where(static t => t.IsAbstract && t.IsSealed && t.Name.EndsWith("Reflection", StringComparison.Ordinal))
+            .Select(static t => t.GetProperty("Descriptor")?.GetValue(null))
+            .OfType<Google.Protobuf.Reflection.FileDescriptor>()
+            .ToArray())));
 
     public static void Map(WebApplication app, IConfigStore store, ControlPlaneHost host, XdsSnapshotCache cache, Func<IEnumerable<string>> sourceProblems)
     {

@@ -191,19 +191,24 @@ internal sealed partial class RotatingIdentityProvider : IWorkloadIdentityProvid
         }
 
         _failures = 0;
-        var renewAt = RenewalTime(identity);
+        var renewAt = RenewalTime(identity, _time.GetUtcNow());
         var next = renewAt - _time.GetUtcNow();
         Schedule(next < RotatingIdentityProviderOptions.MinRenewalDelay ? RotatingIdentityProviderOptions.MinRenewalDelay : next);
         Log.Rotated(_logger, identity.SpiffeId?.Value ?? identity.Certificate.Subject, _signer.Description, identity.NotAfter, renewAt);
         _state.Publish(identity, e => Log.ChangedHandlerFailed(_logger, e));
     }
 
-    /// <summary>When to renew: half the lifetime after the certificate became valid, ± 5 % of the lifetime.</summary>
-    internal DateTimeOffset RenewalTime(WorkloadIdentity identity)
+    /// <summary>
+    /// When to renew: half the lifetime after the certificate became valid, ± 5 % of the lifetime. The lifetime counts
+    /// from when the certificate arrived if that is later than its NotBefore: CAs backdate NotBefore for clock skew
+    /// (ours by a minute), which would otherwise make a short-lived certificate due for renewal the moment it arrives.
+    /// </summary>
+    internal DateTimeOffset RenewalTime(WorkloadIdentity identity, DateTimeOffset received)
     {
-        var lifetime = identity.NotAfter - identity.NotBefore;
+        var start = received > identity.NotBefore && received < identity.NotAfter ? received : identity.NotBefore;
+        var lifetime = identity.NotAfter - start;
         var fraction = RotatingIdentityProviderOptions.RenewalFraction + (RotatingIdentityProviderOptions.RenewalJitter * ((2 * _random.NextDouble()) - 1));
-        return identity.NotBefore + (lifetime * fraction);
+        return start + (lifetime * fraction);
     }
 
     /// <summary>The wait after the <paramref name="failures"/>-th failure in a row: 1 s × 2^(n-1), at most 60 s, ± 20 %.</summary>
