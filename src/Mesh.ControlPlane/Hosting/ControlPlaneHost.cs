@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using Mesh.ControlPlane.Configuration;
 using Mesh.ControlPlane.Model;
@@ -122,6 +123,7 @@ internal sealed partial class ControlPlaneHost : IDisposable
             }
 
             var started = _time.GetTimestamp();
+            using var activity = ControlPlaneTelemetry.Source.StartActivity("mesh.control_plane.rebuild");
             var current = _store.Snapshot();
             var objects = new List<ConfigObject>(current.Count);
             var kept = new List<string>();
@@ -178,6 +180,17 @@ internal sealed partial class ControlPlaneHost : IDisposable
             ControlPlaneStatus status;
             var published = _cache.TrySetSnapshot(SnapshotKey, result.Snapshot, out var problems);
             _telemetry?.RecordRebuild(published, _time.GetElapsedTime(started));
+            if (activity is { IsAllDataRequested: true })
+            {
+                activity.SetTag("xds.version", version);
+                activity.SetTag("mesh.config.objects", objects.Count);
+                activity.SetTag("mesh.config.errors", errorsAll.Count);
+                activity.SetTag(ControlPlaneTelemetry.ResultTag, published ? ControlPlaneTelemetry.Published : ControlPlaneTelemetry.Rejected);
+                if (!published)
+                {
+                    activity.SetStatus(ActivityStatusCode.Error, "the snapshot is inconsistent");
+                }
+            }
             if (published)
             {
                 Log.Published(_logger, version, objects.Count, result.Snapshot.ToString());

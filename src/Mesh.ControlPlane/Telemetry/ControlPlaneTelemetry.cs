@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using Mesh.ControlPlane.Configuration;
 using Mesh.Xds.Server;
@@ -14,6 +15,12 @@ public sealed class ControlPlaneTelemetry : IDisposable
 {
     /// <summary>The meter's name.</summary>
     public const string MeterName = "Mesh.ControlPlane";
+
+    /// <summary>The activity source's name: a span <c>mesh.control_plane.rebuild</c> per rebuild.</summary>
+    public const string ActivitySourceName = MeterName;
+
+    /// <summary>The rebuild spans' source; the pushes of a published snapshot link to its rebuild.</summary>
+    internal static readonly ActivitySource Source = new(ActivitySourceName);
 
     /// <summary>The tag naming a rebuild's outcome: <see cref="Published"/> or <see cref="Rejected"/>.</summary>
     public const string ResultTag = "mesh.result";

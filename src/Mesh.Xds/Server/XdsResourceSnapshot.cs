@@ -1,4 +1,5 @@
 using System.Collections.Frozen;
+using System.Diagnostics;
 using Envoy.Config.Cluster.V3;
 using Envoy.Config.Endpoint.V3;
 using Envoy.Config.Listener.V3;
@@ -44,6 +45,9 @@ public sealed class XdsResourceSnapshot
     /// (<see cref="XdsResourceSet.Version"/>), so that only the types that changed are pushed.
     /// </summary>
     public string Version { get; }
+
+    /// <summary>The span that published the snapshot, linked from the spans of its pushes (set when the cache takes it).</summary>
+    internal ActivityContext Origin { get; set; }
 
     /// <summary>The resource sets by type URL (only the types that were added, possibly empty).</summary>
     public IReadOnlyDictionary<string, XdsResourceSet> ResourceSets => _sets;

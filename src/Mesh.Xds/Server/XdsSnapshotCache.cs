@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using Envoy.Config.Core.V3;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -102,6 +103,8 @@ public sealed partial class XdsSnapshotCache
             return false;
         }
 
+        // Pushes of this snapshot link to whoever published it (the control plane's rebuild span).
+        snapshot.Origin = Activity.Current?.Context ?? default;
         int notified;
         lock (_lock)
         {

@@ -213,6 +213,7 @@ internal abstract partial class XdsStream<TRequest, TResponse> : IXdsSnapshotWat
         var now = Now;
         Status.Update(typeUrl, s => s with { LastSentVersion = version, LastSentNonce = nonce, LastSentResourceCount = resourceCount, LastSentAt = now });
         XdsServerTelemetry.RecordPush(typeUrl);
+        XdsServerTelemetry.TracePush(typeUrl, version, NodeId, resourceCount, removedCount, Snapshot?.Origin ?? default);
         Log.Push(Logger, typeUrl, version, resourceCount, removedCount, nonce, NodeId, StreamId);
     }
 
