@@ -24,9 +24,9 @@ internal sealed class Backends : IAsyncDisposable
     /// <summary>
     /// A backend per endpoint, answering with the version given for it (xDS endpoints carry no labels) and the
     /// caller's SPIFFE ID when it came over mutual TLS. With <paramref name="secure"/>, the backend gets its
-    /// services (a workload identity, the mesh server) from it and serves mesh TLS on its port.
+    /// services (a workload identity, the mesh server and its policy) from it and serves mesh TLS on its port.
     /// </summary>
-    public static async Task<Backends> StartAsync(IEnumerable<(string Version, EndpointModel Endpoint)> endpoints, Action<IServiceCollection>? secure = null)
+    public static async Task<Backends> StartAsync(IEnumerable<(string Version, EndpointModel Endpoint)> endpoints, Action<IServiceCollection, EndpointModel>? secure = null)
     {
         var apps = new List<WebApplication>();
         string? first = null;
@@ -41,7 +41,7 @@ internal sealed class Backends : IAsyncDisposable
             }
             else
             {
-                secure(builder.Services);
+                secure(builder.Services, endpoint);
                 builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Parse(endpoint.Address.Host), endpoint.Address.Port, l => l.UseMeshTls()));
             }
 

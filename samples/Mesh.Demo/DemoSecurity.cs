@@ -1,6 +1,5 @@
 using System.Net;
 using System.Security.Cryptography;
-using Mesh.Authorization;
 using Mesh.Identity;
 
 namespace Mesh.Demo;
@@ -46,25 +45,21 @@ internal sealed class DemoSecurity : IDisposable
         await File.WriteAllTextAsync(RootFile, await http.GetStringAsync(new Uri(adminAddress, "/ca/root-cert.pem")));
     }
 
-    /// <summary>A backend's identity (service account "backend") and what it enforces (samples/manifests/security.yaml).</summary>
-    public void ConfigureBackend(IServiceCollection services, int xdsPort)
+    /// <summary>
+    /// A backend's identity (service account "backend") and what it enforces: its server listener from the control
+    /// plane (gRFC A36), built from samples/manifests/security.yaml: STRICT mutual TLS, only the frontend allowed.
+    /// </summary>
+    public void ConfigureBackend(IServiceCollection services, int xdsPort, string listeningAddress)
     {
-        services.AddMesh().AddWorkloadIdentity(o =>
-        {
-            o.Bootstrap = Bootstrap(xdsPort, "demo-backend");
-            o.Token = _tokens[BackendAccount];
-            o.RootCertificateFile = RootFile;
-        });
-        services.AddMeshServer(o =>
-        {
-            o.PeerAuthentication = PeerAuthenticationMode.Strict;
-            o.AuthorizationPolicies.Add(new AuthorizationPolicyOptions
+        services.AddMesh()
+            .AddXds(o => o.Bootstrap = Bootstrap(xdsPort, $"demo-backend-{listeningAddress}"))
+            .AddWorkloadIdentity(o =>
             {
-                Name = "backend-allow-frontend",
-                Action = AuthorizationAction.Allow,
-                Rules = [new() { From = [new() { Principals = ["cluster.local/ns/demo/sa/frontend"] }], To = [new() { Methods = ["GET"] }] }],
-            });
-        });
+                o.Token = _tokens[BackendAccount];
+                o.RootCertificateFile = RootFile;
+            })
+            .AddXdsServerPolicy(o => o.ListeningAddress = listeningAddress);
+        services.AddMeshServer();
     }
 
     /// <summary>

@@ -115,7 +115,7 @@ await using var backends = xds
         .Select(c => (Version: c.Name.Split('|') is [_, _, var subset, _] ? subset : "", Cluster: c))
         .Where(c => c.Version.Length > 0)
         .SelectMany(c => c.Cluster.Endpoints.Select(e => (c.Version, e))),
-        services => security!.ConfigureBackend(services, controlPlane!.XdsPort))
+        (services, endpoint) => security!.ConfigureBackend(services, controlPlane!.XdsPort, $"{endpoint.Host}:{endpoint.Port}"))
     : await Backends.StartAsync(mesh.Current.Clusters["backend"].Endpoints);
 Console.WriteLine(xds
     ? $"Mesh demo: {backends.Count} backends on 127.0.0.1, client configured over xDS by the in-process control plane on {controlPlane!.XdsAddress} from samples/manifests (snapshot v{mesh.Current.Version})."

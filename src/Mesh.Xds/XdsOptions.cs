@@ -36,6 +36,12 @@ public sealed class XdsOptions
     /// </summary>
     public List<string> CertificateProviderInstances { get; } = [];
 
+    /// <summary>
+    /// Set by <c>AddXdsServerPolicy</c>: the application follows its own server listener, so it may have no
+    /// <see cref="Targets"/> (a server that calls no mesh service).
+    /// </summary>
+    internal bool ServesOnly { get; set; }
+
     /// <summary>How long a requested resource may stay unanswered before it counts as not existing. Default 15 s (the xDS protocol's).</summary>
     public TimeSpan ResourceDoesNotExistTimeout { get; set; } = TimeSpan.FromSeconds(15);
 
@@ -80,7 +86,7 @@ internal sealed class XdsOptionsValidator : IValidateOptions<XdsOptions>
     internal static List<XdsTarget> ParseTargets(XdsOptions options, List<string> errors)
     {
         var targets = new List<XdsTarget>();
-        if (options.Targets.Count == 0)
+        if (options.Targets.Count == 0 && !options.ServesOnly)
         {
             errors.Add("Xds:Targets: is empty; add the services to follow, e.g. o.Targets.Add(\"backend.shop.svc.cluster.local:8080\")");
         }

@@ -1,5 +1,6 @@
 using Mesh;
 using Mesh.Authorization;
+using Mesh.Xds;
 using Mesh.Xds.Client;
 using Mesh.Xds.ServerPolicies;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -50,6 +51,7 @@ public static class XdsServerPolicyMeshBuilderExtensions
         });
 
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, XdsServerPolicyStartupWaiter>());
+        services.Configure<XdsOptions>(static o => o.ServesOnly = true);
 
         // Replace, not TryAdd: the xDS source wins over AddMeshServer's options-based one in either call order.
         services.Replace(ServiceDescriptor.Singleton<IServerPolicySource>(static sp => sp.GetRequiredService<XdsServerPolicySource>()));

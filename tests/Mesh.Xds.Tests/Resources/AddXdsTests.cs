@@ -131,6 +131,21 @@ public sealed class AddXdsTests
     }
 
     [Test]
+    public async Task AddXds_NoTargetsButServerPolicy_IsValid()
+    {
+        // Arrange: a server that calls no mesh service follows only its own server listener.
+        var services = new ServiceCollection();
+        services.AddMesh().AddXds().AddXdsServerPolicy(o => o.ListeningAddress = "10.0.0.5:8080");
+        await using var provider = services.BuildServiceProvider();
+
+        // Act
+        var options = provider.GetRequiredService<IOptions<XdsOptions>>().Value;
+
+        // Assert
+        Assert.That(options.Targets, Is.Empty);
+    }
+
+    [Test]
     public async Task AddXds_CalledTwice_RegistersOneSource()
     {
         // Arrange
