@@ -53,7 +53,7 @@ public sealed class MeshTlsTests
             await AssertFailsAsync(http, new Uri(server.Https, Whoami));
         }
 
-        server.Identity.Rotate(_pki.IssueIdentity("shop", "backend"));
+        server.Identity.Set(_pki.IssueIdentity("shop", "backend"));
         using var again = MeshTestServer.CreateTlsClient(_pki.Bundle, client);
 
         Assert.That((await MeshTestServer.GetAsync(again, new Uri(server.Https, Whoami))).Status, Is.EqualTo(HttpStatusCode.OK));
@@ -231,7 +231,7 @@ public sealed class MeshTlsTests
         }
 
         Assert.That(seen, Is.EqualTo(first.Certificate.SerialNumber));
-        server.Identity.Rotate(second);
+        server.Identity.Set(second);
         using (var after = MeshTestServer.CreateTlsClient(_pki.Bundle, client, c => seen = c.SerialNumber))
         {
             Assert.That((await MeshTestServer.GetAsync(after, new Uri(server.Https, Whoami))).Status, Is.EqualTo(HttpStatusCode.OK));

@@ -1,8 +1,8 @@
 using Mesh.Identity;
 
-namespace Mesh.Http.Tests.Security;
+namespace Mesh.Testing;
 
-/// <summary>A workload identity provider whose identity the test sets.</summary>
+/// <summary>A workload identity provider whose identity the test sets (and rotates with <see cref="Set"/>).</summary>
 internal sealed class TestIdentityProvider : IWorkloadIdentityProvider
 {
     private readonly TaskCompletionSource<WorkloadIdentity> _first = new(TaskCreationOptions.RunContinuationsAsynchronously);
