@@ -103,7 +103,8 @@ public sealed class IstioMetrics
         buffer[ConstantCount] = new("response_code", MeshTelemetry.StatusCode(responseCode));
         buffer[ConstantCount + 1] = new("grpc_response_status", grpcStatus ?? string.Empty);
         buffer[ConstantCount + 2] = new("response_flags", responseFlags);
-        buffer[ConstantCount + 3] = new("connection_security_policy", "none");
+        // Istio: "unknown" when the report is from the source, which cannot see the server's authentication policy.
+        buffer[ConstantCount + 3] = new("connection_security_policy", Unknown);
         ReadOnlySpan<KeyValuePair<string, object?>> tags = buffer;
         Requests.Add(1, tags);
         Duration.Record(elapsed.TotalMilliseconds, tags);

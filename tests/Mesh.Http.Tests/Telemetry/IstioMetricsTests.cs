@@ -76,7 +76,7 @@ public sealed class IstioMetricsTests
             ["response_code"] = 200,
             ["grpc_response_status"] = string.Empty,
             ["response_flags"] = "-",
-            ["connection_security_policy"] = "none",
+            ["connection_security_policy"] = "unknown",
         };
         Assert.Multiple(() =>
         {
