@@ -104,7 +104,7 @@ internal sealed class MeshTestServer : IAsyncDisposable
             SslOptions =
             {
                 ClientCertificateContext = clientCertificate is null ? null : SslStreamCertificateContext.Create(clientCertificate, intermediates, offline: true),
-                RemoteCertificateValidationCallback = (_, certificate, _, _) =>
+                RemoteCertificateValidationCallback = (_, certificate, chain, _) =>
                 {
                     if (certificate is not X509Certificate2 server)
                     {
@@ -112,7 +112,7 @@ internal sealed class MeshTestServer : IAsyncDisposable
                     }
 
                     serverCertificate?.Invoke(server);
-                    return SpiffeValidator.Validate(server, null, serverTrust, DateTimeOffset.UtcNow).IsValid;
+                    return SpiffeValidator.Validate(server, chain?.ChainPolicy.ExtraStore, serverTrust, DateTimeOffset.UtcNow).IsValid;
                 },
             },
         };

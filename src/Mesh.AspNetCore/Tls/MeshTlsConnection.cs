@@ -112,7 +112,7 @@ internal sealed partial class MeshTlsConnection
         var strict = _policy.Current.PeerAuthentication == PeerAuthenticationMode.Strict;
         var peer = new MeshPeerFeature();
         context.Connection.Features.Set(peer);
-        var validator = new PeerValidator(this, identity.TrustBundle, strict, peer, context.Connection.ConnectionId);
+        var validator = new PeerValidator(this, identity, strict, peer, context.Connection.ConnectionId);
         return ValueTask.FromResult(new SslServerAuthenticationOptions
         {
             ServerCertificateContext = identity.CertificateContext,
@@ -133,7 +133,7 @@ internal sealed partial class MeshTlsConnection
     private static int FirstByte(ReadOnlySequence<byte> buffer) => buffer.IsEmpty ? -1 : buffer.FirstSpan.IsEmpty ? buffer.Slice(0, 1).ToArray()[0] : buffer.FirstSpan[0];
 
     /// <summary>Checks one connection's client certificate as an X509-SVID against the bundle of its handshake.</summary>
-    private sealed class PeerValidator(MeshTlsConnection owner, TrustBundle bundle, bool strict, MeshPeerFeature peer, string connectionId)
+    private sealed class PeerValidator(MeshTlsConnection owner, WorkloadIdentity identity, bool strict, MeshPeerFeature peer, string connectionId)
     {
         public bool Validate(object sender, X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors)
         {
@@ -152,7 +152,15 @@ internal sealed partial class MeshTlsConnection
 
                 // The platform's chain errors are expected (the mesh roots are not in the system store); the SVID rules decide.
                 var leaf = certificate as X509Certificate2 ?? X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
-                var result = SpiffeValidator.Validate(leaf, chain?.ChainPolicy.ExtraStore, bundle, owner._time.GetUtcNow());
+                // Besides what the client sent, the server's own intermediates: workloads of a trust domain share its
+                // CA, and .NET clients that pick their certificate per handshake send the leaf alone.
+                var intermediates = new X509Certificate2Collection(identity.Intermediates);
+                if (chain is not null)
+                {
+                    intermediates.AddRange(chain.ChainPolicy.ExtraStore);
+                }
+
+                var result = SpiffeValidator.Validate(leaf, intermediates, identity.TrustBundle, owner._time.GetUtcNow());
                 if (!result.IsValid)
                 {
                     Log.ClientCertificateRejected(owner._logger, connectionId, result.Error!);

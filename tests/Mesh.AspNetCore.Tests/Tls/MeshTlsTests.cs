@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
+using Mesh.Identity;
 using Mesh.Testing;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 
@@ -27,6 +28,22 @@ public sealed class MeshTlsTests
 
         Assert.That(status, Is.EqualTo(HttpStatusCode.OK));
         Assert.That(body, Is.EqualTo("spiffe://cluster.local/ns/shop/sa/frontend|spiffe://cluster.local/ns/shop/sa/frontend|HTTP/2"));
+    }
+
+    [Test]
+    public async Task Strict_ClientLeafOfTheServersIntermediateSentAlone_Serves()
+    {
+        // A plug-in CA: an intermediate issues every workload's certificate; the client sends its leaf without the intermediate.
+        var intermediate = _pki.IssueIntermediate();
+        var serverLeaf = _pki.IssueLeaf([_pki.IdOf("shop", "backend")], issuer: intermediate);
+        await using var server = await MeshTestServer.StartAsync(new WorkloadIdentity(serverLeaf, [intermediate], _pki.Bundle), MeshTestServer.Settings("Strict"));
+        var clientLeaf = _pki.IssueLeaf([_pki.IdOf("shop", "frontend")], issuer: intermediate);
+        using var http = MeshTestServer.CreateTlsClient(_pki.Bundle, clientLeaf);
+
+        var (status, body) = await MeshTestServer.GetAsync(http, new Uri(server.Https, Whoami));
+
+        Assert.That(status, Is.EqualTo(HttpStatusCode.OK));
+        Assert.That(body, Does.StartWith("spiffe://cluster.local/ns/shop/sa/frontend|"));
     }
 
     [Test]
