@@ -1,5 +1,4 @@
 using System.Net.Security;
-using System.Runtime.CompilerServices;
 using Grpc.Net.Client.Balancer;
 using Mesh.Grpc.Balancer.Internal;
 using Mesh.Identity;
@@ -25,7 +24,7 @@ internal static partial class GrpcClientTls
     internal static readonly HttpRequestOptionsKey<BalancerAddress> CurrentAddress = new("CurrentAddress");
 
     /// <summary>The connection a request opened, when it opened one.</summary>
-    internal static readonly HttpRequestOptionsKey<GrpcTlsConnection> OpenedConnection = new("Mesh.GrpcTlsConnection");
+    internal static readonly HttpRequestOptionsKey<ClientTlsConnection> OpenedConnection = new("Mesh.GrpcTlsConnection");
 
     /// <summary>What the connect callback needs of a request to a TLS endpoint.</summary>
     internal static readonly HttpRequestOptionsKey<PendingTls> Pending = new("Mesh.GrpcTlsPending");
@@ -34,8 +33,6 @@ internal static partial class GrpcClientTls
 
     /// <summary>The handler's <see cref="GrpcConnectionTracker"/>, in its properties.</summary>
     internal const string TrackerProperty = "Mesh.GrpcConnections";
-
-    private static readonly ConditionalWeakTable<Stream, GrpcTlsConnection> Connections = [];
 
     /// <summary>A request's endpoint TLS and the identity it will present, checked before the request is sent.</summary>
     internal sealed record PendingTls(EndpointTls Tls, ClientTlsPolicy Policy, WorkloadIdentity Identity);
@@ -81,43 +78,15 @@ internal static partial class GrpcClientTls
                     connections.Add($"{context.DnsEndPoint.Host}:{context.DnsEndPoint.Port}", stream, endpointTls);
                     if (request.RequestUri is { Scheme: "https" } && request.Options.TryGetValue(Pending, out var pending))
                     {
-                        var connection = new GrpcTlsConnection(pending.Tls, pending.Policy, $"{context.DnsEndPoint.Host}:{context.DnsEndPoint.Port}", pending.Identity, time);
-                        Connections.AddOrUpdate(stream, connection);
+                        var connection = new ClientTlsConnection(pending.Tls.Cluster, pending.Policy, $"{context.DnsEndPoint.Host}:{context.DnsEndPoint.Port}", pending.Identity, time);
+                        ClientTlsCallbacks.Register(stream, connection);
                         request.Options.Set(OpenedConnection, connection);
                     }
 
                     return stream;
                 };
 
-                var options = sockets.SslOptions;
-                var validate = options.RemoteCertificateValidationCallback;
-                var select = options.LocalCertificateSelectionCallback;
-                options.RemoteCertificateValidationCallback = (sender, certificate, chain, errors) =>
-                {
-                    if (Find(sender) is not { } connection)
-                    {
-                        return validate is null ? errors == SslPolicyErrors.None : validate(sender, certificate, chain, errors);
-                    }
-
-                    if (connection.ValidateServer(certificate, chain))
-                    {
-                        return true;
-                    }
-
-                    Log.ServerRejected(logger, connection.Tls.Cluster, connection.Endpoint, connection.Failure!);
-                    return false;
-                };
-                options.LocalCertificateSelectionCallback = (sender, targetHost, localCertificates, remoteCertificate, acceptableIssuers) =>
-                {
-                    if (Find(sender) is { } connection)
-                    {
-                        return connection.SelectClientCertificate()!;
-                    }
-
-                    return select is not null
-                        ? select(sender, targetHost, localCertificates, remoteCertificate, acceptableIssuers)
-                        : localCertificates.Count > 0 ? localCertificates[0] : null!;
-                };
+                ClientTlsCallbacks.Install(sockets.SslOptions, connection => Log.ServerRejected(logger, connection.Cluster, connection.Endpoint, connection.Failure!));
                 sockets.Properties[InstalledProperty] = true;
                 sockets.Properties[TrackerProperty] = connections;
                 tracker = connections;
@@ -129,13 +98,6 @@ internal static partial class GrpcClientTls
             }
         }
     }
-
-    /// <summary>The mesh connection an <see cref="SslStream"/> authenticates, or <see langword="null"/>.</summary>
-    private static GrpcTlsConnection? Find(object sender) =>
-        sender is AuthenticatedStream ssl && Connections.TryGetValue(GetInnerStream(ssl), out var connection) ? connection : null;
-
-    [UnsafeAccessor(UnsafeAccessorKind.Method, Name = "get_InnerStream")]
-    private static extern Stream GetInnerStream(AuthenticatedStream stream);
 
     private static partial class Log
     {

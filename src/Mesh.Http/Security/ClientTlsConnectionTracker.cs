@@ -1,3 +1,4 @@
+using Mesh.Identity;
 using Mesh.Model;
 using Microsoft.Extensions.Logging;
 
@@ -55,7 +56,7 @@ internal sealed class ClientTlsConnectionTracker
                 {
                     _connections.RemoveAt(i);
                 }
-                else if (!snapshot.TryGetCluster(connection.Cluster.Name, out var cluster) || !Equals(cluster.Tls, connection.Policy))
+                else if (!snapshot.TryGetCluster(connection.Cluster, out var cluster) || !Equals(cluster.Tls, connection.Policy))
                 {
                     _connections.RemoveAt(i);
                     closing.Add((stream, connection));
@@ -65,7 +66,7 @@ internal sealed class ClientTlsConnectionTracker
 
         foreach (var (stream, connection) in closing)
         {
-            ClientTlsHandlerSetup.Log.ConnectionClosed(logger, connection.Cluster.Name, snapshot.Version, connection.Endpoint);
+            ClientTlsHandlerSetup.Log.ConnectionClosed(logger, connection.Cluster, snapshot.Version, connection.Endpoint);
             stream.Dispose();
         }
     }

@@ -1,8 +1,5 @@
 using System.Net;
-using System.Net.Security;
 using System.Net.Sockets;
-using System.Runtime.CompilerServices;
-using System.Security.Cryptography.X509Certificates;
 using Mesh.Identity;
 using Mesh.Model;
 using Microsoft.Extensions.Logging;
@@ -14,11 +11,8 @@ namespace Mesh.Http.Security;
 /// TLS are authenticated by the cluster's policy and present the workload's current certificate.
 /// </summary>
 /// <remarks>
-/// The handler's <see cref="SslClientAuthenticationOptions"/> are shared by all its connections, and their callbacks get
-/// the <see cref="SslStream"/> as sender (not the request: only HttpClientHandler's own callback gets that). So the
-/// connect callback, which does see the connection's first request, notes the request's cluster against the connection's
-/// stream, and the TLS callbacks find it through the stream the <see cref="SslStream"/> wraps. A connection that is not a
-/// mesh TLS connection keeps the handler's previous callbacks, or the platform's validation.
+/// The connect callback, which sees the connection's first request, registers the request's cluster against the
+/// connection's stream for <see cref="ClientTlsCallbacks"/> (the TLS callbacks get the SslStream, not the request).
 /// </remarks>
 internal static partial class ClientTlsHandlerSetup
 {
@@ -30,8 +24,6 @@ internal static partial class ClientTlsHandlerSetup
 
     /// <summary>Marks a handler this class configured.</summary>
     internal const string ConfiguredProperty = "Mesh.ClientTls";
-
-    private static readonly ConditionalWeakTable<Stream, ClientTlsConnection> Connections = [];
 
     /// <summary>Whether <paramref name="handler"/>, or the handler it ends in, was configured here.</summary>
     public static bool IsConfigured(HttpMessageHandler? handler)
@@ -67,8 +59,8 @@ internal static partial class ClientTlsHandlerSetup
             var request = context.InitialRequestMessage;
             if (request.RequestUri is { Scheme: "https" } && request.Options.TryGetValue(TlsCluster, out var cluster) && cluster.Tls is { } policy)
             {
-                var connection = new ClientTlsConnection(cluster, policy, $"{context.DnsEndPoint.Host}:{context.DnsEndPoint.Port}", identity?.Current, time);
-                Connections.AddOrUpdate(stream, connection);
+                var connection = new ClientTlsConnection(cluster.Name, policy, $"{context.DnsEndPoint.Host}:{context.DnsEndPoint.Port}", identity?.Current, time);
+                ClientTlsCallbacks.Register(stream, connection);
                 tracker.Add(stream, connection);
                 request.Options.Set(OpenedConnection, connection);
             }
@@ -76,44 +68,9 @@ internal static partial class ClientTlsHandlerSetup
             return stream;
         };
 
-        var options = handler.SslOptions;
-        var validate = options.RemoteCertificateValidationCallback;
-        var select = options.LocalCertificateSelectionCallback;
-        options.RemoteCertificateValidationCallback = (sender, certificate, chain, errors) =>
-        {
-            if (Find(sender) is not { } connection)
-            {
-                return validate is null ? errors == SslPolicyErrors.None : validate(sender, certificate, chain, errors);
-            }
-
-            if (connection.ValidateServer(certificate, chain))
-            {
-                return true;
-            }
-
-            Log.ServerRejected(logger, connection.Cluster.Name, connection.Endpoint, connection.Failure!);
-            return false;
-        };
-        options.LocalCertificateSelectionCallback = (sender, targetHost, localCertificates, remoteCertificate, acceptableIssuers) =>
-        {
-            if (Find(sender) is { } connection)
-            {
-                return connection.SelectClientCertificate()!;
-            }
-
-            return select is not null
-                ? select(sender, targetHost, localCertificates, remoteCertificate, acceptableIssuers)
-                : localCertificates.Count > 0 ? localCertificates[0] : null!;
-        };
+        ClientTlsCallbacks.Install(handler.SslOptions, connection => Log.ServerRejected(logger, connection.Cluster, connection.Endpoint, connection.Failure!));
         handler.Properties[ConfiguredProperty] = true;
     }
-
-    /// <summary>The mesh connection an <see cref="SslStream"/> authenticates, or <see langword="null"/>.</summary>
-    private static ClientTlsConnection? Find(object sender) =>
-        sender is AuthenticatedStream ssl && Connections.TryGetValue(GetInnerStream(ssl), out var connection) ? connection : null;
-
-    [UnsafeAccessor(UnsafeAccessorKind.Method, Name = "get_InnerStream")]
-    private static extern Stream GetInnerStream(AuthenticatedStream stream);
 
     /// <summary>What SocketsHttpHandler does without a connect callback.</summary>
     private static async ValueTask<Stream> ConnectAsync(DnsEndPoint endpoint, CancellationToken cancellationToken)
