@@ -42,7 +42,7 @@ internal static class LoadTestCommand
         var log = Console.Error;
         var clock = Stopwatch.StartNew();
 
-        await using var server = await ServeProcess.StartAsync(budget + TimeSpan.FromMinutes(1), token);
+        await using var server = await ServeProcess<ServerPorts>.StartAsync(null, budget + TimeSpan.FromMinutes(1), token);
         NginxHost? nginx = null;
         var notes = new List<string>();
         if (options.Variants.Contains(VariantKind.Nginx))
@@ -160,7 +160,7 @@ internal static class LoadTestCommand
         LoadTestOptions options,
         HttpProtocol protocol,
         VariantKind[] kinds,
-        ServeProcess server,
+        ServeProcess<ServerPorts> server,
         NginxHost? nginx,
         MeshMetricsListener metrics,
         ResourceMeter meter,

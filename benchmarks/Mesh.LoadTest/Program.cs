@@ -1,9 +1,10 @@
+using Mesh.Benchmarking;
 using Mesh.LoadTest;
 using Mesh.LoadTest.Serving;
 
 // One executable, two roles: the load test (the client side, measured) and, with --serve, the child process
 // that hosts the backends and the YARP hop, so that the client's CPU time and allocations are its own.
-if (args.Length > 0 && args[0] == ServeCommand.Verb)
+if (args.Length > 0 && args[0] == ServeProtocol.Verb)
 {
     return await ServeCommand.RunAsync(args);
 }

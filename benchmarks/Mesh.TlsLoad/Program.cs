@@ -1,9 +1,10 @@
+using Mesh.Benchmarking;
 using Mesh.TlsLoad;
 using Mesh.TlsLoad.Serving;
 
 // One executable, two roles: the load test (the client side, measured) and, with --serve, the child process that
 // hosts the TLS and mTLS listeners, so that the client's CPU time is its own.
-if (args.Length > 0 && args[0] == ServeCommand.Verb)
+if (args.Length > 0 && args[0] == ServeProtocol.Verb)
 {
     return await ServeCommand.RunAsync(args);
 }

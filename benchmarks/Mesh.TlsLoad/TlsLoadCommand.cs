@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net;
+using System.Text.Json;
 using Mesh.Benchmarking;
 using Mesh.TlsLoad.Clients;
 using Mesh.TlsLoad.Load;
@@ -30,7 +31,7 @@ internal static class TlsLoadCommand
             $"concurrency {options.Concurrency} (handshakes {options.HandshakeConcurrency}); about {expected.TotalSeconds:0} s of load, stopping after {limit.TotalSeconds:0} s at the latest");
 
         var certificates = Certificates.Create();
-        await using var server = await ServeProcess.StartAsync(certificates, limit + TimeSpan.FromSeconds(30), token);
+        await using var server = await ServeProcess<ServerPorts>.StartAsync(JsonSerializer.Serialize(certificates), limit + TimeSpan.FromSeconds(30), token);
         Console.WriteLine($"server process {server.Pid}: tls listener 127.0.0.1:{server.Ports.Tls}, mtls listener 127.0.0.1:{server.Ports.Mtls}");
         var runner = new Runner(server, options, token);
         var loadBefore = MachineInfo.LoadAverage();
@@ -101,7 +102,7 @@ internal static class TlsLoadCommand
     }
 
     /// <summary>Warm-up and alternating rounds of a set of variants, with the resources each measurement used.</summary>
-    private sealed class Runner(ServeProcess server, TlsLoadOptions options, CancellationToken token)
+    private sealed class Runner(ServeProcess<ServerPorts> server, TlsLoadOptions options, CancellationToken token)
     {
         private readonly Process _self = Process.GetCurrentProcess();
         private readonly LatencyRecorder _recorder = new(4_000_000);
@@ -146,8 +147,8 @@ internal static class TlsLoadCommand
 
         private async Task<Measurement> MeasureAsync(string section, string protocol, Variant variant, int round, int concurrency)
         {
-            var stats0 = await server.GetStatsAsync(token);
-            var serverCpu0 = server.CpuTime();
+            var stats0 = await server.GetStatsAsync<ServerStats>(token);
+            var serverCpu0 = ProcStat.CpuTime(server.Pid);
             var busy0 = ProcStat.MachineBusy();
             var callbacks0 = variant.Callbacks?.Read() ?? default;
             _self.Refresh();
@@ -161,8 +162,8 @@ internal static class TlsLoadCommand
             var clientCpu = _self.TotalProcessorTime - clientCpu0;
             var callbacks1 = variant.Callbacks?.Read() ?? default;
             var busy = ProcStat.MachineBusy() - busy0;
-            var serverCpu = server.CpuTime() - serverCpu0;
-            var stats1 = await server.GetStatsAsync(token);
+            var serverCpu = ProcStat.CpuTime(server.Pid) - serverCpu0;
+            var stats1 = await server.GetStatsAsync<ServerStats>(token);
             var listener = variant.Listener == "mtls" ? stats1.Mtls - stats0.Mtls : stats1.Tls - stats0.Tls;
 
             // CPU per request over every request the server saw in the window, the tail after the deadline included.

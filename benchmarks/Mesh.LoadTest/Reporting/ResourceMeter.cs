@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Mesh.Benchmarking;
 using Mesh.LoadTest.Clients;
 using Mesh.LoadTest.Serving;
 
@@ -9,7 +10,7 @@ namespace Mesh.LoadTest.Reporting;
 /// bytes (<see cref="GC.GetTotalAllocatedBytes(bool)"/>, precise) and collections, which are the client's alone as the
 /// servers run elsewhere; and the server side's CPU time (server process and nginx) and per-backend request counts.
 /// </summary>
-internal sealed class ResourceMeter(ServeProcess server, NginxHost? nginx, MeshMetricsListener metrics)
+internal sealed class ResourceMeter(ServeProcess<ServerPorts> server, NginxHost? nginx, MeshMetricsListener metrics)
 {
     private readonly Process _self = Process.GetCurrentProcess();
     private readonly HashSet<int> _ours = [Environment.ProcessId, server.Pid, .. nginx?.Pids ?? []];
@@ -17,7 +18,7 @@ internal sealed class ResourceMeter(ServeProcess server, NginxHost? nginx, MeshM
     /// <summary>Before a measurement: the server side first, so that asking it costs the client window nothing.</summary>
     public async Task<Snapshot> BeginAsync(CancellationToken cancellationToken)
     {
-        var backends = await server.GetRequestsAsync(cancellationToken);
+        var backends = (await server.GetStatsAsync<ServerStats>(cancellationToken)).Requests;
         var serverCpu = ServerCpu();
         var others = ProcStat.OtherProcessesCpu(_ours) + ProcStat.StealTime();
         return Client(backends, serverCpu) with { OtherProcesses = others, Timestamp = Stopwatch.GetTimestamp() };
@@ -29,7 +30,7 @@ internal sealed class ResourceMeter(ServeProcess server, NginxHost? nginx, MeshM
         var client = Client([], TimeSpan.Zero) with { Timestamp = Stopwatch.GetTimestamp() };
         var others = ProcStat.OtherProcessesCpu(_ours) + ProcStat.StealTime();
         var serverCpu = ServerCpu();
-        var backends = await server.GetRequestsAsync(cancellationToken);
+        var backends = (await server.GetStatsAsync<ServerStats>(cancellationToken)).Requests;
         return client with { ServerCpu = serverCpu, Backends = backends, OtherProcesses = others };
     }
 
@@ -57,7 +58,7 @@ internal sealed class ResourceMeter(ServeProcess server, NginxHost? nginx, MeshM
         return false;
     }
 
-    private TimeSpan ServerCpu() => server.CpuTime() + (nginx?.CpuTime() ?? TimeSpan.Zero);
+    private TimeSpan ServerCpu() => ProcStat.CpuTime(server.Pid) + (nginx?.CpuTime() ?? TimeSpan.Zero);
 
     private Snapshot Client(long[] backends, TimeSpan serverCpu)
     {

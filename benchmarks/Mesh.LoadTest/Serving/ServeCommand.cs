@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net;
 using System.Text.Json;
 using System.Threading.Channels;
+using Mesh.Benchmarking;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -23,9 +24,6 @@ namespace Mesh.LoadTest.Serving;
 /// </summary>
 internal static class ServeCommand
 {
-    public const string Verb = "--serve";
-    public const string ReadyPrefix = "READY ";
-    public const string StatsPrefix = "STATS ";
 
     /// <summary>The backends' answer: small and constant, so that the backends cost as little as possible.</summary>
     private static readonly byte[] Body = "hello from mesh\n"u8.ToArray();
@@ -59,7 +57,7 @@ internal static class ServeCommand
             var (app, yarpHttp11, yarpHttp2) = await StartYarpAsync(ports.BackendsHttp11);
             yarp = app;
             ports = ports with { YarpHttp11 = yarpHttp11.IPEndPoint!.Port, YarpHttp2 = yarpHttp2.IPEndPoint!.Port };
-            Console.Out.WriteLine(ReadyPrefix + JsonSerializer.Serialize(ports));
+            Console.Out.WriteLine(ServeProtocol.ReadyPrefix + JsonSerializer.Serialize(ports));
             Console.Out.Flush();
 
             // Console.In blocks (its ReadLineAsync too, and ignores the token): a thread of its own reads it.
@@ -101,7 +99,7 @@ internal static class ServeCommand
                 if (line == "stats")
                 {
                     var stats = new ServerStats([.. counters.Select(c => Interlocked.Read(ref c))]);
-                    Console.Out.WriteLine(StatsPrefix + JsonSerializer.Serialize(stats));
+                    Console.Out.WriteLine(ServeProtocol.StatsPrefix + JsonSerializer.Serialize(stats));
                     Console.Out.Flush();
                 }
             }

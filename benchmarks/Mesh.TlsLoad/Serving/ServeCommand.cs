@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Threading.Channels;
 using Mesh.AspNetCore;
 using Mesh.Authorization;
+using Mesh.Benchmarking;
 using Mesh.Identity;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections;
@@ -29,9 +30,6 @@ namespace Mesh.TlsLoad.Serving;
 /// </summary>
 internal static class ServeCommand
 {
-    public const string Verb = "--serve";
-    public const string ReadyPrefix = "READY ";
-    public const string StatsPrefix = "STATS ";
 
     private static readonly byte[] Body = "ok\n"u8.ToArray();
 
@@ -103,7 +101,7 @@ internal static class ServeCommand
         // Kestrel writes the bound port back into each listener's options.
         tls.Port = tlsListen!.IPEndPoint!.Port;
         mtls.Port = mtlsListen!.IPEndPoint!.Port;
-        Console.Out.WriteLine(ReadyPrefix + JsonSerializer.Serialize(new ServerPorts(tls.Port, mtls.Port)));
+        Console.Out.WriteLine(ServeProtocol.ReadyPrefix + JsonSerializer.Serialize(new ServerPorts(tls.Port, mtls.Port)));
         Console.Out.Flush();
 
         // Console.In blocks (its ReadLineAsync too): a thread of its own reads it.
@@ -135,7 +133,7 @@ internal static class ServeCommand
 
                 if (line == "stats")
                 {
-                    Console.Out.WriteLine(StatsPrefix + JsonSerializer.Serialize(new ServerStats(tls.Snapshot(), mtls.Snapshot())));
+                    Console.Out.WriteLine(ServeProtocol.StatsPrefix + JsonSerializer.Serialize(new ServerStats(tls.Snapshot(), mtls.Snapshot())));
                     Console.Out.Flush();
                 }
             }

@@ -2,13 +2,27 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 
-namespace Mesh.TlsLoad.Serving;
+namespace Mesh.Benchmarking;
 
 /// <summary>
-/// The load test's handle on the server process: starts this same executable with <c>--serve</c>, hands it the
-/// certificates, reads its ports, asks it for its counters, measures its CPU time, and stops it.
+/// The line protocol between a load harness and its server process: the harness starts its own executable with
+/// <see cref="Verb"/>, the server prints <see cref="ReadyPrefix"/> + its ports as JSON once listening, answers a
+/// <c>stats</c> line on standard input with <see cref="StatsPrefix"/> + JSON, and exits on <c>quit</c> or when its
+/// standard input closes.
 /// </summary>
-internal sealed class ServeProcess : IAsyncDisposable
+internal static class ServeProtocol
+{
+    public const string Verb = "--serve";
+    public const string ReadyPrefix = "READY ";
+    public const string StatsPrefix = "STATS ";
+}
+
+/// <summary>
+/// A load harness's handle on its server process (so the client's CPU time and allocations are its own): starts this
+/// same executable with <see cref="ServeProtocol.Verb"/>, optionally hands it one line of input, reads the ports it
+/// reports, asks it for its counters, and stops it. Its CPU time is read by the caller from <see cref="Pid"/>.
+/// </summary>
+internal sealed class ServeProcess<TPorts> : IAsyncDisposable
 {
     private readonly Process _process;
     private readonly Lock _lock = new();
@@ -23,11 +37,12 @@ internal sealed class ServeProcess : IAsyncDisposable
         _ = Task.Run(ForwardErrorsAsync);
     }
 
-    public ServerPorts Ports { get; private set; } = null!;
+    public TPorts Ports { get; private set; } = default!;
 
     public int Pid => _process.Id;
 
-    public static async Task<ServeProcess> StartAsync(Certificates certificates, TimeSpan maxLifetime, CancellationToken cancellationToken)
+    /// <summary>Starts the server process; <paramref name="input"/>, when given, is its first line of standard input.</summary>
+    public static async Task<ServeProcess<TPorts>> StartAsync(string? input, TimeSpan maxLifetime, CancellationToken cancellationToken)
     {
         var self = Environment.ProcessPath ?? throw new InvalidOperationException("cannot find this executable to start the server process");
         var start = new ProcessStartInfo(self)
@@ -38,23 +53,27 @@ internal sealed class ServeProcess : IAsyncDisposable
             UseShellExecute = false,
         };
 
-        // Started as "dotnet Mesh.TlsLoad.dll": the host needs the assembly again.
+        // Started as "dotnet Harness.dll": the host needs the assembly again.
         if (Path.GetFileNameWithoutExtension(self).Equals("dotnet", StringComparison.OrdinalIgnoreCase))
         {
-            start.ArgumentList.Add(typeof(ServeProcess).Assembly.Location);
+            start.ArgumentList.Add(System.Reflection.Assembly.GetEntryAssembly()!.Location);
         }
 
-        start.ArgumentList.Add(ServeCommand.Verb);
+        start.ArgumentList.Add(ServeProtocol.Verb);
         start.ArgumentList.Add("--max-seconds");
         start.ArgumentList.Add(maxLifetime.TotalSeconds.ToString("F0", CultureInfo.InvariantCulture));
-        var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start '{self} {ServeCommand.Verb}'");
-        var serve = new ServeProcess(process);
+        var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start '{self} {ServeProtocol.Verb}'");
+        var serve = new ServeProcess<TPorts>(process);
         try
         {
-            await process.StandardInput.WriteLineAsync(JsonSerializer.Serialize(certificates).AsMemory(), cancellationToken);
-            await process.StandardInput.FlushAsync(cancellationToken);
+            if (input is not null)
+            {
+                await process.StandardInput.WriteLineAsync(input.AsMemory(), cancellationToken);
+                await process.StandardInput.FlushAsync(cancellationToken);
+            }
+
             var line = await serve._ready.Task.WaitAsync(TimeSpan.FromSeconds(30), cancellationToken);
-            serve.Ports = JsonSerializer.Deserialize<ServerPorts>(line) ?? throw new InvalidOperationException($"the server process sent '{line}'");
+            serve.Ports = JsonSerializer.Deserialize<TPorts>(line) ?? throw new InvalidOperationException($"the server process sent '{line}'");
             return serve;
         }
         catch
@@ -64,10 +83,8 @@ internal sealed class ServeProcess : IAsyncDisposable
         }
     }
 
-    /// <summary>The server process's CPU time so far.</summary>
-    public TimeSpan CpuTime() => ProcStat.CpuTime(_process.Id);
-
-    public async Task<ServerStats> GetStatsAsync(CancellationToken cancellationToken)
+    /// <summary>Asks the server process for its counters.</summary>
+    public async Task<TStats> GetStatsAsync<TStats>(CancellationToken cancellationToken)
     {
         var pending = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
         lock (_lock)
@@ -78,7 +95,7 @@ internal sealed class ServeProcess : IAsyncDisposable
         await _process.StandardInput.WriteLineAsync("stats".AsMemory(), cancellationToken);
         await _process.StandardInput.FlushAsync(cancellationToken);
         var line = await pending.Task.WaitAsync(TimeSpan.FromSeconds(10), cancellationToken);
-        return JsonSerializer.Deserialize<ServerStats>(line) ?? throw new InvalidOperationException($"the server process sent '{line}'");
+        return JsonSerializer.Deserialize<TStats>(line) ?? throw new InvalidOperationException($"the server process sent '{line}'");
     }
 
     public async ValueTask DisposeAsync()
@@ -107,11 +124,11 @@ internal sealed class ServeProcess : IAsyncDisposable
     {
         while (await _process.StandardOutput.ReadLineAsync() is { } line)
         {
-            if (line.StartsWith(ServeCommand.ReadyPrefix, StringComparison.Ordinal))
+            if (line.StartsWith(ServeProtocol.ReadyPrefix, StringComparison.Ordinal))
             {
-                _ready.TrySetResult(line[ServeCommand.ReadyPrefix.Length..]);
+                _ready.TrySetResult(line[ServeProtocol.ReadyPrefix.Length..]);
             }
-            else if (line.StartsWith(ServeCommand.StatsPrefix, StringComparison.Ordinal))
+            else if (line.StartsWith(ServeProtocol.StatsPrefix, StringComparison.Ordinal))
             {
                 TaskCompletionSource<string>? pending;
                 lock (_lock)
@@ -120,7 +137,7 @@ internal sealed class ServeProcess : IAsyncDisposable
                     _pendingStats = null;
                 }
 
-                pending?.TrySetResult(line[ServeCommand.StatsPrefix.Length..]);
+                pending?.TrySetResult(line[ServeProtocol.StatsPrefix.Length..]);
             }
             else
             {
