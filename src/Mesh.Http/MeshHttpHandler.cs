@@ -118,9 +118,9 @@ internal sealed class MeshHttpHandler : DelegatingHandler, IAttemptTransport<Htt
         var logicalUri = request.RequestUri!;
         var statusCode = 0;
         string? errorType = null;
+        HttpResponseMessage? response = null;
         try
         {
-            HttpResponseMessage response;
             if (ResilientExecutor<HttpRequestMessage, HttpResponseMessage>.IsSingleAttempt(service, route, cluster)
                 && _executor.TryBeginAttempt(cluster, in pick, out var endpoint, out var attemptStart))
             {
@@ -151,7 +151,7 @@ internal sealed class MeshHttpHandler : DelegatingHandler, IAttemptTransport<Htt
         }
         catch (MeshException ex) when (_options.LocalFailures == LocalFailureMode.StatusCode)
         {
-            var response = LocalReply(request, ex);
+            response = LocalReply(request, ex);
             statusCode = (int)response.StatusCode;
             errorType = ReasonName(ex.Reason);
             return response;
@@ -167,7 +167,13 @@ internal sealed class MeshHttpHandler : DelegatingHandler, IAttemptTransport<Htt
             // The caller's message leaves the mesh as it came: a retry handler outside the mesh, or code reading
             // response.RequestMessage, sees the logical address, not the endpoint the mesh picked.
             request.RequestUri = logicalUri;
-            Record(request, service, route, cluster, statusCode, errorType, _time.GetElapsedTime(start), activity);
+            var elapsed = _time.GetElapsedTime(start);
+            if (_istio is not null)
+            {
+                RecordIstio(_istio, request, response, statusCode, errorType, elapsed);
+            }
+
+            Record(request, service, route, cluster, statusCode, errorType, elapsed, activity);
         }
     }
 
@@ -190,7 +196,7 @@ internal sealed class MeshHttpHandler : DelegatingHandler, IAttemptTransport<Htt
     /// </summary>
     private Task<HttpResponseMessage> SendAttemptAsync(HttpRequestMessage request, HttpRequestMessage message, EndpointModel endpoint, int attempt, ClusterModel? tlsCluster, CancellationToken cancellationToken)
     {
-        if (_options.RecordEndpointInMetrics)
+        if (_options.RecordEndpointInMetrics || _istio is not null)
         {
             request.Options.Set(AnsweringEndpoint, endpoint);
         }
@@ -452,8 +458,6 @@ internal sealed class MeshHttpHandler : DelegatingHandler, IAttemptTransport<Htt
             activity?.SetTag(MeshTelemetry.Tags.StatusCode, MeshTelemetry.StatusCode(statusCode));
         }
 
-        _istio?.Record(request.RequestUri!.IdnHost, "http", statusCode, null, IstioFlags(errorType), elapsed);
-
         var duration = _telemetry.RequestDuration;
         var requests = _telemetry.Requests;
         if (!duration.Enabled && !requests.Enabled)
@@ -487,6 +491,26 @@ internal sealed class MeshHttpHandler : DelegatingHandler, IAttemptTransport<Htt
         duration.Record(elapsed.TotalSeconds, tags);
         requests.Add(1, tags);
     }
+
+    /// <summary>
+    /// Istio's request metrics for one logical request: the answering endpoint's workload and identity, and the body
+    /// sizes. A response body of unknown length is counted as the caller reads it and recorded when it ends.
+    /// </summary>
+    private static void RecordIstio(IstioMetrics istio, HttpRequestMessage request, HttpResponseMessage? response, int statusCode, string? errorType, TimeSpan elapsed)
+    {
+        var endpoint = response is null || response.Headers.Contains(LocalReplyHeader) || !request.Options.TryGetValue(AnsweringEndpoint, out var answering) ? null : answering;
+        var requestBytes = request.Content is null ? 0 : request.Content.Headers.ContentLength ?? -1;
+        long responseBytes = response is null || HasNoBody(request.Method, statusCode) ? 0 : response.Content.Headers.ContentLength ?? -1;
+        var pending = istio.Record(request.RequestUri!.IdnHost, "http", endpoint, statusCode, null, IstioFlags(errorType), elapsed, new IstioSizes(requestBytes, responseBytes), responsePending: response is not null);
+        if (pending is not null)
+        {
+            response!.Content = new IstioCountingContent(response.Content, pending);
+        }
+    }
+
+    // HEAD answers and 1xx, 204 and 304 responses carry no body, whatever Content-Length says (RFC 9110).
+    private static bool HasNoBody(HttpMethod method, int statusCode) =>
+        method == HttpMethod.Head || statusCode is < 200 or 204 or 304;
 
     // Only the failures whose Envoy flag means exactly the same thing; anything else is reported as "-".
     private static string IstioFlags(string? errorType) => errorType switch

@@ -113,6 +113,9 @@ public sealed class EndpointOptions
 
     /// <summary>Health as known to the source; only <see cref="EndpointHealth.Healthy"/> and <see cref="EndpointHealth.Unknown"/> endpoints take traffic.</summary>
     public EndpointHealth Health { get; set; } = EndpointHealth.Healthy;
+
+    /// <summary>The workload that serves the endpoint, for the <c>destination_*</c> labels of Istio's metrics. Unknown when omitted.</summary>
+    public EndpointWorkload? Workload { get; set; }
 }
 
 /// <summary>A route: match conditions and weighted destinations (Istio HTTPRoute).</summary>

@@ -119,7 +119,7 @@ public static class MeshBuilderExtensions
         {
             var options = new Mesh.Telemetry.IstioMetricsOptions();
             configure?.Invoke(options);
-            return new Mesh.Telemetry.IstioMetrics(sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), options);
+            return new Mesh.Telemetry.IstioMetrics(sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), options, sp.GetService<Mesh.Identity.IWorkloadIdentityProvider>());
         });
         return builder;
     }

@@ -1,15 +1,17 @@
 using System.Net.Security;
 using System.Runtime.CompilerServices;
 using System.Security.Cryptography.X509Certificates;
+using Mesh.Model;
 
 namespace Mesh.Identity;
 
 /// <summary>
 /// One TLS connection a mesh client opens to an endpoint of a cluster with a <see cref="ClientTlsPolicy"/>: the policy,
 /// the workload identity read when the connection was opened (so a rotation applies to the next connection), and, after
-/// a rejected handshake, why it was rejected. Shared by the HTTP and gRPC clients.
+/// a rejected handshake, why it was rejected. Shared by the HTTP and gRPC clients. An accepted server's SPIFFE ID is
+/// noted on the endpoint's <see cref="EndpointState"/> (Istio's <c>destination_principal</c>).
 /// </summary>
-internal sealed class ClientTlsConnection(string cluster, ClientTlsPolicy policy, string endpoint, WorkloadIdentity? identity, TimeProvider time)
+internal sealed class ClientTlsConnection(string cluster, ClientTlsPolicy policy, string endpoint, WorkloadIdentity? identity, TimeProvider time, EndpointState? endpointState = null)
 {
     /// <summary>The cluster's name.</summary>
     public string Cluster { get; } = cluster;
@@ -42,7 +44,11 @@ internal sealed class ClientTlsConnection(string cluster, ClientTlsPolicy policy
             var leaf = certificate as X509Certificate2 ?? X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
 
             // SslStream puts the certificates the server sent besides its leaf in the chain's extra store.
-            failure = Policy.CheckServer(leaf, chain?.ChainPolicy.ExtraStore, identity.TrustBundle, time.GetUtcNow());
+            failure = Policy.CheckServer(leaf, chain?.ChainPolicy.ExtraStore, identity.TrustBundle, time.GetUtcNow(), out var server);
+            if (server is not null)
+            {
+                endpointState?.OnPeerVerified(server.Value);
+            }
         }
 
         Failure = failure;

@@ -34,8 +34,13 @@ public sealed class ClientTlsPolicy : IEquatable<ClientTlsPolicy>
     /// subject alternative name that one of the expected matchers accepts. Returns the reason it is rejected,
     /// or <see langword="null"/>.
     /// </summary>
-    public string? CheckServer(X509Certificate2 certificate, X509Certificate2Collection? intermediates, TrustBundle bundle, DateTimeOffset now)
+    public string? CheckServer(X509Certificate2 certificate, X509Certificate2Collection? intermediates, TrustBundle bundle, DateTimeOffset now) =>
+        CheckServer(certificate, intermediates, bundle, now, out _);
+
+    /// <summary>As <see cref="CheckServer(X509Certificate2, X509Certificate2Collection?, TrustBundle, DateTimeOffset)"/>; <paramref name="server"/> is the server's SPIFFE ID when it is accepted.</summary>
+    public string? CheckServer(X509Certificate2 certificate, X509Certificate2Collection? intermediates, TrustBundle bundle, DateTimeOffset now, out SpiffeId? server)
     {
+        server = null;
         var result = SpiffeValidator.Validate(certificate, intermediates, bundle, now);
         if (!result.IsValid)
         {
@@ -44,6 +49,7 @@ public sealed class ClientTlsPolicy : IEquatable<ClientTlsPolicy>
 
         if (_subjectAltNames.IsEmpty)
         {
+            server = result.SpiffeId;
             return null;
         }
 
@@ -54,6 +60,7 @@ public sealed class ClientTlsPolicy : IEquatable<ClientTlsPolicy>
             {
                 if (matcher.Matches(name))
                 {
+                    server = result.SpiffeId;
                     return null;
                 }
             }

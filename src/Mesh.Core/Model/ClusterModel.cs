@@ -51,6 +51,20 @@ public sealed class ClusterModel
     /// <summary>All endpoints, usable or not.</summary>
     public ImmutableArray<EndpointModel> Endpoints { get; }
 
+    /// <summary>The endpoint at <paramref name="host"/>:<paramref name="port"/>, or <see langword="null"/>; a linear search, for rare events such as a new connection.</summary>
+    public EndpointModel? FindEndpoint(string host, int port)
+    {
+        foreach (var endpoint in Endpoints)
+        {
+            if (endpoint.Port == port && string.Equals(endpoint.Host, host, StringComparison.OrdinalIgnoreCase))
+            {
+                return endpoint;
+            }
+        }
+
+        return null;
+    }
+
     /// <summary>How many endpoints take traffic by their source health (ejections aside).</summary>
     public int UsableCount { get; }
 

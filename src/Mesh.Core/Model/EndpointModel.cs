@@ -5,7 +5,7 @@ namespace Mesh.Model;
 /// <summary>One endpoint of a cluster, immutable. <see cref="State"/> is its runtime state, shared across snapshots.</summary>
 public sealed class EndpointModel
 {
-    internal EndpointModel(Uri address, FrozenDictionary<string, string> labels, int weight, string? locality, EndpointHealth health, EndpointState state)
+    internal EndpointModel(Uri address, FrozenDictionary<string, string> labels, int weight, string? locality, EndpointHealth health, EndpointState state, EndpointWorkload? workload = null)
     {
         Address = address;
         Labels = labels;
@@ -13,6 +13,7 @@ public sealed class EndpointModel
         Locality = locality;
         Health = health;
         State = state;
+        Workload = workload;
         Key = address.GetLeftPart(UriPartial.Authority);
         Host = address.IdnHost;
         Port = address.Port;
@@ -44,6 +45,9 @@ public sealed class EndpointModel
 
     /// <summary>Whether the endpoint takes traffic (healthy or unknown).</summary>
     public bool IsUsable => Health is EndpointHealth.Healthy or EndpointHealth.Unknown;
+
+    /// <summary>The workload that serves the endpoint, if its source said (Istio's <c>istio.workload</c> metadata, or configuration).</summary>
+    public EndpointWorkload? Workload { get; }
 
     /// <summary>Runtime state: in-flight requests and latency, surviving config updates.</summary>
     public EndpointState State { get; }

@@ -12,6 +12,7 @@ public sealed class EndpointState
 
     private int _inFlight;
     private long _ewmaBits = BitConverter.DoubleToInt64Bits(double.NaN);
+    private string? _peerPrincipal;
 
     /// <summary>Requests currently sent to the endpoint and not yet answered.</summary>
     public int InFlight => Volatile.Read(ref _inFlight);
@@ -24,6 +25,15 @@ public sealed class EndpointState
 
     /// <summary>Outlier-detection counters and ejection state; owned by the service's <c>OutlierDetector</c>.</summary>
     internal OutlierCounters Outlier;
+
+    /// <summary>
+    /// The SPIFFE ID (<c>spiffe://…</c>) the endpoint proved in its last TLS handshake the mesh verified, or
+    /// <see langword="null"/> before one (plaintext endpoints never have one): Istio's <c>destination_principal</c>.
+    /// </summary>
+    public string? PeerPrincipal => Volatile.Read(ref _peerPrincipal);
+
+    /// <summary>Notes the identity a verified handshake with the endpoint proved.</summary>
+    internal void OnPeerVerified(string principal) => Volatile.Write(ref _peerPrincipal, principal);
 
     /// <summary>Marks the start of a request to the endpoint.</summary>
     public void OnRequestStarted() => Interlocked.Increment(ref _inFlight);

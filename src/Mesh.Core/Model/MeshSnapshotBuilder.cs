@@ -366,7 +366,7 @@ internal sealed class MeshSnapshotBuilder
                 states[key] = state;
             }
 
-            var model = new EndpointModel(address, endpoint.Labels.ToFrozenDictionary(StringComparer.Ordinal), endpoint.Weight, endpoint.Locality, endpoint.Health, state);
+            var model = new EndpointModel(address, endpoint.Labels.ToFrozenDictionary(StringComparer.Ordinal), endpoint.Weight, endpoint.Locality, endpoint.Health, state, endpoint.Workload);
             runtime.Models[endpoint.Address!] = model;
             endpoints.Add(model);
         }

@@ -1,5 +1,8 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
+using System.Runtime.CompilerServices;
+using Mesh.Identity;
+using Mesh.Model;
 
 namespace Mesh.Telemetry;
 
@@ -18,13 +21,22 @@ public sealed class IstioMetricsOptions
     /// <summary>The <c>version</c> label of the workload; defaults to <c>ISTIO_META_VERSION</c> or <c>VERSION</c>, else "unknown".</summary>
     public string SourceVersion { get; set; } = FromEnvironment("ISTIO_META_VERSION", "VERSION");
 
-    /// <summary>The workload's SPIFFE identity; "unknown" while the mesh has no mTLS.</summary>
+    /// <summary>
+    /// The workload's SPIFFE identity. "unknown" by default: then the SPIFFE ID of the workload certificate the mesh
+    /// holds (<see cref="Mesh.Identity.IWorkloadIdentityProvider"/>) when there is one, as Istio reports its own.
+    /// </summary>
     public string SourcePrincipal { get; set; } = IstioMetrics.Unknown;
+
+    /// <summary>The workload's canonical service (Istio's <c>service.istio.io/canonical-name</c>); defaults to <see cref="SourceApp"/>, else <see cref="SourceWorkload"/>.</summary>
+    public string? SourceCanonicalService { get; set; }
+
+    /// <summary>The workload's canonical revision (Istio's <c>service.istio.io/canonical-revision</c>); defaults to <see cref="SourceVersion"/>, else "latest".</summary>
+    public string? SourceCanonicalRevision { get; set; }
 
     /// <summary>The cluster this workload runs in; defaults to <c>ISTIO_META_CLUSTER_ID</c>, else "unknown".</summary>
     public string SourceCluster { get; set; } = FromEnvironment("ISTIO_META_CLUSTER_ID");
 
-    /// <summary>The destination cluster; the mesh does not know it per endpoint, so one value for all.</summary>
+    /// <summary>The destination cluster for endpoints whose workload does not name one (Istio's <c>istio.workload</c> endpoint metadata does).</summary>
     public string DestinationCluster { get; set; } = IstioMetrics.Unknown;
 
     private static string FromEnvironment(params string[] names)
@@ -44,8 +56,12 @@ public sealed class IstioMetricsOptions
 
 /// <summary>
 /// Istio's standard request metrics (the <c>Mesh.Istio</c> meter), recorded as Envoy's client sidecar would with
-/// <c>reporter="source"</c>, so Istio's dashboards and Kiali's graph see proxyless workloads. Registered only by
-/// <c>AddIstioMetrics</c>; transports record nothing when it is absent.
+/// <c>reporter="source"</c>, so Istio's dashboards and Kiali's graph see proxyless workloads: <c>istio_requests_total</c>,
+/// <c>istio_request_duration_milliseconds</c>, <c>istio_request_bytes</c>, <c>istio_response_bytes</c> and, for gRPC
+/// streams, <c>istio_request_messages_total</c> / <c>istio_response_messages_total</c>. The <c>destination_*</c> workload
+/// labels come from the answering endpoint's <see cref="EndpointWorkload"/>, <c>destination_principal</c> from the
+/// identity its last verified TLS handshake proved. Registered only by <c>AddIstioMetrics</c>; transports record nothing
+/// when it is absent.
 /// </summary>
 public sealed class IstioMetrics
 {
@@ -55,19 +71,26 @@ public sealed class IstioMetrics
     /// <summary>The value Istio uses for a label it cannot determine.</summary>
     public const string Unknown = "unknown";
 
-    private const int ConstantCount = 17;
-    private const int TagCount = 21;
+    // Tags: the destination service's (per host and protocol), the destination workload's (per endpoint workload), then per request.
+    private const int ServiceTagCount = 12;
+    private const int WorkloadTagCount = 7;
+    private const int RequestTagCount = 6;
+    private const int TagCount = ServiceTagCount + WorkloadTagCount + RequestTagCount;
 
     [ThreadStatic]
     private static KeyValuePair<string, object?>[]? t_buffer;
 
-    private readonly ConcurrentDictionary<(string Host, string Protocol), KeyValuePair<string, object?>[]> _constants = new();
+    private readonly ConcurrentDictionary<(string Host, string Protocol), ServiceTags> _services = new();
+    // By reference, so old snapshots' workloads leave with them; a look-up costs no hashing of the five strings.
+    private readonly ConditionalWeakTable<EndpointWorkload, KeyValuePair<string, object?>[]> _workloads = new();
     private readonly IstioMetricsOptions _options;
+    private readonly IWorkloadIdentityProvider? _identity;
 
-    internal IstioMetrics(IMeterFactory meterFactory, IstioMetricsOptions options)
+    internal IstioMetrics(IMeterFactory meterFactory, IstioMetricsOptions options, IWorkloadIdentityProvider? identity = null)
     {
         ArgumentNullException.ThrowIfNull(meterFactory);
         _options = options;
+        _identity = identity;
         Meter = meterFactory.Create(Name);
         Requests = Meter.CreateCounter<long>("istio_requests_total", description: "Requests, as Istio's sidecar counts them.");
         Duration = Meter.CreateHistogram(
@@ -75,6 +98,11 @@ public sealed class IstioMetrics
             unit: "ms",
             description: "Request duration, as Istio's sidecar measures it.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000] });
+        InstrumentAdvice<long> sizes = new() { HistogramBucketBoundaries = [1, 10, 100, 1000, 10000, 100000, 1000000, 10000000] };
+        RequestBytes = Meter.CreateHistogram("istio_request_bytes", unit: "By", description: "Request body sizes, as Istio's sidecar measures them.", advice: sizes);
+        ResponseBytes = Meter.CreateHistogram("istio_response_bytes", unit: "By", description: "Response body sizes, as Istio's sidecar measures them.", advice: sizes);
+        RequestMessages = Meter.CreateCounter<long>("istio_request_messages_total", description: "gRPC messages the client sent, as Istio's sidecar counts them.");
+        ResponseMessages = Meter.CreateCounter<long>("istio_response_messages_total", description: "gRPC messages the server sent, as Istio's sidecar counts them.");
     }
 
     /// <summary>The meter.</summary>
@@ -84,33 +112,84 @@ public sealed class IstioMetrics
 
     internal Histogram<double> Duration { get; }
 
+    internal Histogram<long> RequestBytes { get; }
+
+    internal Histogram<long> ResponseBytes { get; }
+
+    internal Counter<long> RequestMessages { get; }
+
+    internal Counter<long> ResponseMessages { get; }
+
     /// <summary>
     /// Records one logical request. <paramref name="host"/> is the host the caller addressed, <paramref name="protocol"/>
-    /// "http" or "grpc", <paramref name="grpcStatus"/> null for HTTP, <paramref name="responseFlags"/> "-" or Envoy's flags.
+    /// "http" or "grpc", <paramref name="endpoint"/> the endpoint that answered (null when none did),
+    /// <paramref name="grpcStatus"/> null for HTTP, <paramref name="responseFlags"/> "-" or Envoy's flags. A size or
+    /// message count below 0 in <paramref name="sizes"/> is not known and not recorded; with
+    /// <paramref name="responsePending"/> an unknown response size is recorded when the body ends, through the returned
+    /// <see cref="PendingResponse"/>.
     /// </summary>
-    internal void Record(string host, string protocol, int responseCode, string? grpcStatus, string responseFlags, TimeSpan elapsed)
+    internal PendingResponse? Record(string host, string protocol, EndpointModel? endpoint, int responseCode, string? grpcStatus, string responseFlags, TimeSpan elapsed, in IstioSizes sizes, bool responsePending = false)
     {
-        if (!Requests.Enabled && !Duration.Enabled)
+        if (!Requests.Enabled && !Duration.Enabled && !RequestBytes.Enabled && !ResponseBytes.Enabled && !RequestMessages.Enabled && !ResponseMessages.Enabled)
         {
-            return;
+            return null;
         }
 
-        var constants = _constants.TryGetValue((host, protocol), out var cached) ? cached : _constants.GetOrAdd((host, protocol), Build);
-
-        // One buffer per thread: the instruments copy tags before returning, so it is free again after Record.
+        // One buffer per thread: the instruments copy tags before returning, so it is free again after recording.
         var buffer = t_buffer ??= new KeyValuePair<string, object?>[TagCount];
-        constants.CopyTo(buffer, 0);
-        buffer[ConstantCount] = new("response_code", MeshTelemetry.StatusCode(responseCode));
-        buffer[ConstantCount + 1] = new("grpc_response_status", grpcStatus ?? string.Empty);
-        buffer[ConstantCount + 2] = new("response_flags", responseFlags);
-        // Istio: "unknown" when the report is from the source, which cannot see the server's authentication policy.
-        buffer[ConstantCount + 3] = new("connection_security_policy", Unknown);
+        Fill(buffer, host, protocol, endpoint, responseCode, grpcStatus, responseFlags);
         ReadOnlySpan<KeyValuePair<string, object?>> tags = buffer;
         Requests.Add(1, tags);
         Duration.Record(elapsed.TotalMilliseconds, tags);
+        if (sizes.RequestBytes >= 0)
+        {
+            RequestBytes.Record(sizes.RequestBytes, tags);
+        }
+
+        if (sizes.RequestMessages >= 0)
+        {
+            RequestMessages.Add(sizes.RequestMessages, tags);
+        }
+
+        if (sizes.ResponseMessages >= 0)
+        {
+            ResponseMessages.Add(sizes.ResponseMessages, tags);
+        }
+
+        if (sizes.ResponseBytes >= 0)
+        {
+            ResponseBytes.Record(sizes.ResponseBytes, tags);
+        }
+        else if (responsePending && ResponseBytes.Enabled)
+        {
+            return new PendingResponse(this, [.. buffer]);
+        }
+
+        return null;
     }
 
-    private KeyValuePair<string, object?>[] Build((string Host, string Protocol) key)
+    private void Fill(KeyValuePair<string, object?>[] buffer, string host, string protocol, EndpointModel? endpoint, int responseCode, string? grpcStatus, string responseFlags)
+    {
+        var service = _services.TryGetValue((host, protocol), out var cached) ? cached : _services.GetOrAdd((host, protocol), BuildService);
+        service.Tags.CopyTo(buffer, 0);
+        var workload = endpoint?.Workload is { } w
+            ? _workloads.TryGetValue(w, out var known) ? known : _workloads.GetValue(w, BuildWorkload)
+            : service.UnknownWorkload;
+        workload.CopyTo(buffer, ServiceTagCount);
+        var i = ServiceTagCount + WorkloadTagCount;
+        buffer[i++] = new("response_code", MeshTelemetry.StatusCode(responseCode));
+        buffer[i++] = new("grpc_response_status", grpcStatus ?? string.Empty);
+        buffer[i++] = new("response_flags", responseFlags);
+        // Istio: "unknown" when the report is from the source, which cannot see the server's authentication policy.
+        buffer[i++] = new("connection_security_policy", Unknown);
+        buffer[i++] = new("source_principal", SourcePrincipal());
+        buffer[i] = new("destination_principal", endpoint?.State.PeerPrincipal ?? Unknown);
+    }
+
+    private string SourcePrincipal() =>
+        _options.SourcePrincipal is not Unknown ? _options.SourcePrincipal : _identity?.Current?.SpiffeId?.Value ?? Unknown;
+
+    private ServiceTags BuildService((string Host, string Protocol) key)
     {
         var host = key.Host;
         var name = host;
@@ -126,25 +205,61 @@ public sealed class IstioMetrics
             }
         }
 
-        return
+        KeyValuePair<string, object?>[] tags =
         [
             new("reporter", "source"),
             new("source_workload", _options.SourceWorkload),
             new("source_workload_namespace", _options.SourceWorkloadNamespace),
-            new("source_principal", _options.SourcePrincipal),
             new("source_app", _options.SourceApp),
             new("source_version", _options.SourceVersion),
+            new("source_canonical_service", _options.SourceCanonicalService ?? (_options.SourceApp is not Unknown ? _options.SourceApp : _options.SourceWorkload)),
+            new("source_canonical_revision", _options.SourceCanonicalRevision ?? (_options.SourceVersion is not Unknown ? _options.SourceVersion : "latest")),
             new("source_cluster", _options.SourceCluster),
-            new("destination_workload", Unknown),
-            new("destination_workload_namespace", ns),
-            new("destination_principal", Unknown),
-            new("destination_app", Unknown),
-            new("destination_version", Unknown),
             new("destination_service", host),
             new("destination_service_name", name),
             new("destination_service_namespace", ns),
-            new("destination_cluster", _options.DestinationCluster),
             new("request_protocol", key.Protocol),
         ];
+
+        // Without workload metadata the namespace is the service's, as far as the host tells.
+        return new ServiceTags(tags, WorkloadTags(null, ns, null, null, null, _options.DestinationCluster));
     }
+
+    private KeyValuePair<string, object?>[] BuildWorkload(EndpointWorkload workload) =>
+        WorkloadTags(workload.Name, workload.Namespace ?? Unknown, workload.App, workload.Version, workload.Version, workload.Cluster ?? _options.DestinationCluster);
+
+    private static KeyValuePair<string, object?>[] WorkloadTags(string? name, string ns, string? app, string? version, string? revision, string cluster) =>
+    [
+        new("destination_workload", name ?? Unknown),
+        new("destination_workload_namespace", ns),
+        new("destination_app", app ?? Unknown),
+        new("destination_version", version ?? Unknown),
+        new("destination_canonical_service", app ?? name ?? Unknown),
+        new("destination_canonical_revision", revision ?? (name is null ? Unknown : "latest")),
+        new("destination_cluster", cluster),
+    ];
+
+    private sealed record ServiceTags(KeyValuePair<string, object?>[] Tags, KeyValuePair<string, object?>[] UnknownWorkload);
+
+    /// <summary>A response whose body is still streaming: its size is recorded once, with the request's labels, when it ends.</summary>
+    internal sealed class PendingResponse(IstioMetrics metrics, KeyValuePair<string, object?>[] tags)
+    {
+        private int _done;
+
+        /// <summary>Records the body's size; later calls do nothing.</summary>
+        public void Complete(long bytes)
+        {
+            if (Interlocked.Exchange(ref _done, 1) == 0)
+            {
+                metrics.ResponseBytes.Record(bytes, tags);
+            }
+        }
+    }
+}
+
+/// <summary>Sizes of one request for Istio's metrics; a value below 0 is not known.</summary>
+internal readonly record struct IstioSizes(long RequestBytes, long ResponseBytes, long RequestMessages = -1, long ResponseMessages = -1)
+{
+    /// <summary>No size known.</summary>
+    public static IstioSizes None => new(-1, -1);
 }

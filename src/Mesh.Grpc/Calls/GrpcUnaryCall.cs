@@ -46,6 +46,12 @@ internal abstract class GrpcUnaryCall
     /// <summary>The channel the last attempt went through, as its picker reported it.</summary>
     public MeshChannel? Channel { get; protected set; }
 
+    /// <summary>The endpoint of the last attempt that got an answer (a response or a status), or <see langword="null"/>.</summary>
+    public EndpointModel? Answered { get; protected set; }
+
+    /// <summary>The request message.</summary>
+    public abstract object Request { get; }
+
     public Task<GrpcAttemptResult> Final => _final.Task;
 
     /// <summary>Starts attempt <paramref name="attempt"/> on <paramref name="endpoint"/> and waits for its end.</summary>
@@ -106,6 +112,8 @@ internal sealed class GrpcUnaryCall<TRequest, TResponse> : GrpcUnaryCall
         _continuation = continuation;
     }
 
+    public override object Request => _request;
+
     public override async Task<GrpcAttemptResult> SendAsync(EndpointModel endpoint, int attempt, CancellationToken cancellationToken)
     {
         var picked = new GrpcAttemptContext(endpoint, SnapshotVersion);
@@ -128,6 +136,7 @@ internal sealed class GrpcUnaryCall<TRequest, TResponse> : GrpcUnaryCall
         try
         {
             var response = await call.ResponseAsync.ConfigureAwait(false);
+            Answered = endpoint;
             return GrpcAttemptResult.Succeeded(call, response);
         }
         catch (RpcException ex) when (cancellationToken.IsCancellationRequested && ex.StatusCode == StatusCode.Cancelled)
@@ -139,6 +148,7 @@ internal sealed class GrpcUnaryCall<TRequest, TResponse> : GrpcUnaryCall
         }
         catch (RpcException ex)
         {
+            Answered = endpoint;
             return GrpcAttemptResult.Failed(call, ex);
         }
         finally

@@ -98,7 +98,7 @@ internal sealed class MeshCallInterceptor : Interceptor, IAttemptTransport<GrpcU
             GrpcAttemptContext.Current = previous;
         }
 
-        var response = WatchSingleAsync(call, context.Method.FullName, service, route, cluster, endpoint, start, picked, context.Options.CancellationToken);
+        var response = WatchSingleAsync(call, request, context.Method.FullName, service, route, cluster, endpoint, start, picked, context.Options.CancellationToken);
         // The state overload: static delegates over the channel's call, none allocated per call.
         return new AsyncUnaryCall<TResponse>(
             response,
@@ -109,13 +109,14 @@ internal sealed class MeshCallInterceptor : Interceptor, IAttemptTransport<GrpcU
             call);
     }
 
-    private async Task<TResponse> WatchSingleAsync<TResponse>(AsyncUnaryCall<TResponse> call, string method, ServiceModel service, RouteModel route, ClusterModel cluster, EndpointModel endpoint, long start, GrpcAttemptContext picked, CancellationToken callerToken)
+    private async Task<TResponse> WatchSingleAsync<TResponse>(AsyncUnaryCall<TResponse> call, object request, string method, ServiceModel service, RouteModel route, ClusterModel cluster, EndpointModel endpoint, long start, GrpcAttemptContext picked, CancellationToken callerToken)
     {
         AttemptOutcome outcome = default;
         var status = StatusCode.OK;
+        TResponse? response = default;
         try
         {
-            var response = await call.ResponseAsync.ConfigureAwait(false);
+            response = await call.ResponseAsync.ConfigureAwait(false);
             outcome = AttemptOutcome.FromGrpcStatus(0);
             return response;
         }
@@ -135,7 +136,7 @@ internal sealed class MeshCallInterceptor : Interceptor, IAttemptTransport<GrpcU
 
             var elapsed = _time.GetElapsedTime(start);
             _telemetry.RecordAttempt(method, _target, status, elapsed);
-            _telemetry.RecordCall(method, _target, service.Name, route.Name, cluster.Name, status, elapsed);
+            _telemetry.RecordCall(method, _target, service.Name, route.Name, cluster.Name, status, elapsed, endpoint, request, response);
         }
     }
 
@@ -157,6 +158,8 @@ internal sealed class MeshCallInterceptor : Interceptor, IAttemptTransport<GrpcU
         {
             call = continuation(request, context);
         }
+
+        stream.OnRequest(request);
 
         stream.Watch(call.GetStatus);
         return new AsyncServerStreamingCall<TResponse>(new TrackedReader<TResponse>(call.ResponseStream, stream), call.ResponseHeadersAsync, call.GetStatus, call.GetTrailers, () => { stream.End(null); call.Dispose(); });
@@ -186,6 +189,11 @@ internal sealed class MeshCallInterceptor : Interceptor, IAttemptTransport<GrpcU
             static (t, s) =>
             {
                 var tracked = (TrackedStream)s!;
+                if (t.IsCompletedSuccessfully)
+                {
+                    tracked.OnResponse(t.Result);
+                }
+
                 tracked.End(t.Exception?.InnerException as RpcException is { } rpc ? rpc.Status : t.IsCompletedSuccessfully ? Status.DefaultSuccess : Status.DefaultCancelled);
                 return t;
             },
@@ -193,7 +201,7 @@ internal sealed class MeshCallInterceptor : Interceptor, IAttemptTransport<GrpcU
             CancellationToken.None,
             TaskContinuationOptions.ExecuteSynchronously,
             TaskScheduler.Default).Unwrap();
-        return new AsyncClientStreamingCall<TRequest, TResponse>(call.RequestStream, response, call.ResponseHeadersAsync, call.GetStatus, call.GetTrailers, () => { stream.End(null); call.Dispose(); });
+        return new AsyncClientStreamingCall<TRequest, TResponse>(stream.Track(call.RequestStream), response, call.ResponseHeadersAsync, call.GetStatus, call.GetTrailers, () => { stream.End(null); call.Dispose(); });
     }
 
     public override AsyncDuplexStreamingCall<TRequest, TResponse> AsyncDuplexStreamingCall<TRequest, TResponse>(ClientInterceptorContext<TRequest, TResponse> context, AsyncDuplexStreamingCallContinuation<TRequest, TResponse> continuation)
@@ -216,7 +224,7 @@ internal sealed class MeshCallInterceptor : Interceptor, IAttemptTransport<GrpcU
         }
 
         stream.Watch(call.GetStatus);
-        return new AsyncDuplexStreamingCall<TRequest, TResponse>(call.RequestStream, new TrackedReader<TResponse>(call.ResponseStream, stream), call.ResponseHeadersAsync, call.GetStatus, call.GetTrailers, () => { stream.End(null); call.Dispose(); });
+        return new AsyncDuplexStreamingCall<TRequest, TResponse>(stream.Track(call.RequestStream), new TrackedReader<TResponse>(call.ResponseStream, stream), call.ResponseHeadersAsync, call.GetStatus, call.GetTrailers, () => { stream.End(null); call.Dispose(); });
     }
 
     public override TResponse BlockingUnaryCall<TRequest, TResponse>(TRequest request, ClientInterceptorContext<TRequest, TResponse> context, BlockingUnaryCallContinuation<TRequest, TResponse> continuation)
@@ -231,6 +239,7 @@ internal sealed class MeshCallInterceptor : Interceptor, IAttemptTransport<GrpcU
     {
         var start = _time.GetTimestamp();
         var status = StatusCode.OK;
+        object? response = null;
         try
         {
             GrpcAttemptResult result;
@@ -251,6 +260,7 @@ internal sealed class MeshCallInterceptor : Interceptor, IAttemptTransport<GrpcU
             }
 
             status = result.Status.StatusCode;
+            response = result.Response;
             call.Complete(result);
             call.ReleaseDeadline();
             if (result.Error is { } error)
@@ -267,7 +277,7 @@ internal sealed class MeshCallInterceptor : Interceptor, IAttemptTransport<GrpcU
                 Volatile.Write(ref _channel, channel);
             }
 
-            _telemetry.RecordCall(call.Method, _target, service.Name, route.Name, cluster.Name, status, _time.GetElapsedTime(start));
+            _telemetry.RecordCall(call.Method, _target, service.Name, route.Name, cluster.Name, status, _time.GetElapsedTime(start), call.Answered, call.Request, response);
         }
     }
 
@@ -374,8 +384,49 @@ internal sealed class MeshCallInterceptor : Interceptor, IAttemptTransport<GrpcU
     /// <summary>A streaming call's single attempt: ended once, when its status is known or it is disposed.</summary>
     private sealed class TrackedStream(MeshCallInterceptor owner, ClusterModel cluster, EndpointModel endpoint, long start, long snapshotVersion, string method)
     {
+        private readonly bool _count = owner._telemetry.IstioEnabled;
         private Func<Status>? _getStatus;
         private int _ended;
+        private long _requestMessages;
+        private long _requestBytes;
+        private long _responseMessages;
+        private long _responseBytes;
+
+        /// <summary>Counts a message the client sent, for Istio's metrics.</summary>
+        public void OnRequest(object? message)
+        {
+            if (_count)
+            {
+                Count(ref _requestMessages, ref _requestBytes, message);
+            }
+        }
+
+        /// <summary>Counts a message the server sent, for Istio's metrics.</summary>
+        public void OnResponse(object? message)
+        {
+            if (_count)
+            {
+                Count(ref _responseMessages, ref _responseBytes, message);
+            }
+        }
+
+        /// <summary>The request stream, counting what is written when Istio's metrics are on.</summary>
+        public IClientStreamWriter<T> Track<T>(IClientStreamWriter<T> writer) => _count ? new TrackedWriter<T>(writer, this) : writer;
+
+        // A message that is not protobuf's makes the total unknown (-1) for good.
+        private static void Count(ref long messages, ref long bytes, object? message)
+        {
+            Interlocked.Increment(ref messages);
+            var size = GrpcMeshTelemetry.MessageBytes(message);
+            if (size < 0)
+            {
+                Interlocked.Exchange(ref bytes, long.MinValue);
+            }
+            else
+            {
+                Interlocked.Add(ref bytes, size);
+            }
+        }
 
         public AttemptScope Enter()
         {
@@ -409,7 +460,18 @@ internal sealed class MeshCallInterceptor : Interceptor, IAttemptTransport<GrpcU
 
             var outcome = status is { } s ? (s.DebugException is not null ? GrpcAttemptResult.Classify(new RpcException(s)) : AttemptOutcome.FromGrpcStatus((int)s.StatusCode)) : default;
             owner._executor.EndAttempt(cluster, endpoint, start, outcome);
-            owner._telemetry.RecordAttempt(method, owner._target, status?.StatusCode ?? StatusCode.Cancelled, owner._time.GetElapsedTime(start));
+            var elapsed = owner._time.GetElapsedTime(start);
+            owner._telemetry.RecordAttempt(method, owner._target, status?.StatusCode ?? StatusCode.Cancelled, elapsed);
+            if (_count)
+            {
+                var requestBytes = Interlocked.Read(ref _requestBytes);
+                var responseBytes = Interlocked.Read(ref _responseBytes);
+                owner._telemetry.RecordIstio(owner._target, endpoint, status?.StatusCode ?? StatusCode.Cancelled, elapsed, new IstioSizes(
+                    requestBytes < 0 ? -1 : requestBytes,
+                    responseBytes < 0 ? -1 : responseBytes,
+                    Interlocked.Read(ref _requestMessages),
+                    Interlocked.Read(ref _responseMessages)));
+            }
         }
 
         public readonly struct AttemptScope(TrackedStream stream, GrpcAttemptContext context, GrpcAttemptContext? previous) : IDisposable
@@ -437,7 +499,11 @@ internal sealed class MeshCallInterceptor : Interceptor, IAttemptTransport<GrpcU
             try
             {
                 var more = await inner.MoveNext(cancellationToken).ConfigureAwait(false);
-                if (!more)
+                if (more)
+                {
+                    stream.OnResponse(inner.Current);
+                }
+                else
                 {
                     stream.End(null);
                 }
@@ -449,6 +515,24 @@ internal sealed class MeshCallInterceptor : Interceptor, IAttemptTransport<GrpcU
                 stream.End(ex.Status);
                 throw;
             }
+        }
+    }
+
+    /// <summary>Counts the messages the client writes, for Istio's metrics.</summary>
+    private sealed class TrackedWriter<T>(IClientStreamWriter<T> inner, TrackedStream stream) : IClientStreamWriter<T>
+    {
+        public WriteOptions? WriteOptions
+        {
+            get => inner.WriteOptions;
+            set => inner.WriteOptions = value;
+        }
+
+        public Task CompleteAsync() => inner.CompleteAsync();
+
+        public async Task WriteAsync(T message)
+        {
+            await inner.WriteAsync(message).ConfigureAwait(false);
+            stream.OnRequest(message);
         }
     }
 

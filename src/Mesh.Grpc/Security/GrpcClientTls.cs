@@ -2,6 +2,7 @@ using System.Net.Security;
 using Grpc.Net.Client.Balancer;
 using Mesh.Grpc.Balancer.Internal;
 using Mesh.Identity;
+using Mesh.Model;
 using Microsoft.Extensions.Logging;
 
 namespace Mesh.Grpc.Security;
@@ -35,7 +36,7 @@ internal static partial class GrpcClientTls
     internal const string TrackerProperty = "Mesh.GrpcConnections";
 
     /// <summary>A request's endpoint TLS and the identity it will present, checked before the request is sent.</summary>
-    internal sealed record PendingTls(EndpointTls Tls, ClientTlsPolicy Policy, WorkloadIdentity Identity);
+    internal sealed record PendingTls(EndpointTls Tls, ClientTlsPolicy Policy, WorkloadIdentity Identity, EndpointState? State);
 
     /// <summary>
     /// Configures the SocketsHttpHandler a channel sends through, once; returns why it cannot (the channel's TLS endpoints
@@ -78,7 +79,7 @@ internal static partial class GrpcClientTls
                     connections.Add($"{context.DnsEndPoint.Host}:{context.DnsEndPoint.Port}", stream, endpointTls);
                     if (request.RequestUri is { Scheme: "https" } && request.Options.TryGetValue(Pending, out var pending))
                     {
-                        var connection = new ClientTlsConnection(pending.Tls.Cluster, pending.Policy, $"{context.DnsEndPoint.Host}:{context.DnsEndPoint.Port}", pending.Identity, time);
+                        var connection = new ClientTlsConnection(pending.Tls.Cluster, pending.Policy, $"{context.DnsEndPoint.Host}:{context.DnsEndPoint.Port}", pending.Identity, time, pending.State);
                         ClientTlsCallbacks.Register(stream, connection);
                         request.Options.Set(OpenedConnection, connection);
                     }

@@ -79,7 +79,7 @@ internal sealed class MeshGrpcTlsHandler : DelegatingHandler
             request.Headers.Host = sni;
         }
 
-        request.Options.Set(GrpcClientTls.Pending, new GrpcClientTls.PendingTls(tls, policy, identity!));
+        request.Options.Set(GrpcClientTls.Pending, new GrpcClientTls.PendingTls(tls, policy, identity!, address.Attributes.TryGetValue(MeshResolution.StateKey, out var state) ? state : null));
         return SendSecureAsync(request, endpoint, tls, cancellationToken);
     }
 

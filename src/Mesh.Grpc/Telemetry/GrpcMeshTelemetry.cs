@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
+using Google.Protobuf;
 using Grpc.Core;
+using Mesh.Model;
 using Mesh.Telemetry;
 
 namespace Mesh.Grpc.Telemetry;
@@ -56,15 +58,21 @@ public sealed class GrpcMeshTelemetry
     /// <summary>The status as gRFC A66 tags it, e.g. <c>UNAVAILABLE</c>.</summary>
     internal static string StatusTag(StatusCode code) => (int)code is >= 0 and <= 16 ? StatusNames[(int)code] : code.ToString();
 
-    internal void RecordCall(string method, string target, string service, string route, string cluster, StatusCode status, TimeSpan elapsed)
+    /// <summary>Whether Istio's metrics are recorded (then streams count their messages).</summary>
+    internal bool IstioEnabled => _istio is not null;
+
+    /// <summary>
+    /// The body bytes a message takes on the wire as gRPC frames it (a 5-byte prefix and the protobuf encoding,
+    /// uncompressed), or -1 for a message that is not protobuf's.
+    /// </summary>
+    internal static long MessageBytes(object? message) => message is IMessage protobuf ? 5L + protobuf.CalculateSize() : -1;
+
+    internal void RecordCall(string method, string target, string service, string route, string cluster, StatusCode status, TimeSpan elapsed, EndpointModel? endpoint = null, object? request = null, object? response = null)
     {
         if (_istio is not null)
         {
-            var host = _targetHosts.TryGetValue(target, out var cached) ? cached : _targetHosts.GetOrAdd(target, TargetHost);
-            var code = (int)status is >= 0 and <= 16 ? StatusNumbers[(int)status] : ((int)status).ToString(System.Globalization.CultureInfo.InvariantCulture);
-
-            // Istio's sidecar reports gRPC calls with the HTTP/2 status, 200 whenever a response arrived.
-            _istio.Record(host, "grpc", 200, code, "-", elapsed);
+            var responseBytes = response is null ? 0 : MessageBytes(response);
+            RecordIstio(target, endpoint, status, elapsed, new IstioSizes(MessageBytes(request), responseBytes));
         }
 
         if (!CallDuration.Enabled)
@@ -82,6 +90,21 @@ public sealed class GrpcMeshTelemetry
             { MeshTelemetry.Tags.Cluster, cluster },
         };
         CallDuration.Record(elapsed.TotalSeconds, tags);
+    }
+
+    /// <summary>Istio's metrics of a call or stream: the answering endpoint (null when none answered) and the sizes.</summary>
+    internal void RecordIstio(string target, EndpointModel? endpoint, StatusCode status, TimeSpan elapsed, in IstioSizes sizes)
+    {
+        if (_istio is null)
+        {
+            return;
+        }
+
+        var host = _targetHosts.TryGetValue(target, out var cached) ? cached : _targetHosts.GetOrAdd(target, TargetHost);
+        var code = (int)status is >= 0 and <= 16 ? StatusNumbers[(int)status] : ((int)status).ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+        // Istio's sidecar reports gRPC calls with the HTTP/2 status, 200 whenever a response arrived.
+        _istio.Record(host, "grpc", endpoint, 200, code, "-", elapsed, sizes);
     }
 
     internal void RecordAttemptStarted(string method, string target)

@@ -59,7 +59,8 @@ internal static partial class ClientTlsHandlerSetup
             var request = context.InitialRequestMessage;
             if (request.RequestUri is { Scheme: "https" } && request.Options.TryGetValue(TlsCluster, out var cluster) && cluster.Tls is { } policy)
             {
-                var connection = new ClientTlsConnection(cluster.Name, policy, $"{context.DnsEndPoint.Host}:{context.DnsEndPoint.Port}", identity?.Current, time);
+                var endpoint = cluster.FindEndpoint(context.DnsEndPoint.Host, context.DnsEndPoint.Port);
+                var connection = new ClientTlsConnection(cluster.Name, policy, $"{context.DnsEndPoint.Host}:{context.DnsEndPoint.Port}", identity?.Current, time, endpoint?.State);
                 ClientTlsCallbacks.Register(stream, connection);
                 tracker.Add(stream, connection);
                 request.Options.Set(OpenedConnection, connection);

@@ -75,6 +75,9 @@ internal sealed record XdsLocality(string Region, string Zone, string SubZone, u
 /// <param name="Health">Healthy or Unknown.</param>
 internal sealed record XdsEndpoint(string Host, int Port, uint Weight, EndpointHealth Health)
 {
+    /// <summary>Istio's workload metadata of the endpoint, or <see langword="null"/>.</summary>
+    public EndpointWorkload? Workload { get; init; }
+
     /// <summary>The endpoint as an absolute URI of the mesh's model, e.g. <c>http://10.0.0.1:8080</c> or <c>http://[fd00::1]:8080</c>.</summary>
     public string Address => Host.Contains(':', StringComparison.Ordinal) ? $"http://[{Host}]:{Port}" : $"http://{Host}:{Port}";
 }

@@ -124,6 +124,45 @@ internal sealed class XdsEndpointsResourceType : XdsResourceType<ClusterLoadAssi
         return new XdsEndpoints(name, priorities.ToImmutable());
     }
 
+    /// <summary>
+    /// Istio's workload of an endpoint, for the <c>destination_*</c> labels of its metrics: the string
+    /// <c>filter_metadata["istio"].workload</c>, <c>name;namespace;canonical-name;canonical-revision;cluster</c>
+    /// (empty parts allowed; an empty revision is Istio's default "latest").
+    /// </summary>
+    internal static EndpointWorkload? ParseWorkload(Metadata? metadata, string path, List<string> errors)
+    {
+        if (metadata is null || !metadata.FilterMetadata.TryGetValue("istio", out var istio) || !istio.Fields.TryGetValue("workload", out var value))
+        {
+            return null;
+        }
+
+        var fieldPath = $"{path}.filter_metadata[\"istio\"].workload";
+        if (value.KindCase != Google.Protobuf.WellKnownTypes.Value.KindOneofCase.StringValue)
+        {
+            errors.Add($"{fieldPath}: is a {value.KindCase}; Istio sends a string \"name;namespace;canonical-name;canonical-revision;cluster\"");
+            return null;
+        }
+
+        // Later Istio versions may append parts; the first five keep their meaning.
+        var parts = value.StringValue.Split(';');
+        if (parts.Length < 5)
+        {
+            errors.Add($"{fieldPath} = {XdsFields.Quote(value.StringValue)}: has {parts.Length} part(s); it must be \"name;namespace;canonical-name;canonical-revision;cluster\" (empty parts allowed)");
+            return null;
+        }
+
+        return new EndpointWorkload
+        {
+            Name = NullIfEmpty(parts[0]),
+            Namespace = NullIfEmpty(parts[1]),
+            App = NullIfEmpty(parts[2]),
+            Version = parts[3].Length == 0 ? "latest" : parts[3],
+            Cluster = NullIfEmpty(parts[4]),
+        };
+
+        static string? NullIfEmpty(string part) => part.Length == 0 ? null : part;
+    }
+
     private static ImmutableArray<XdsEndpoint> ParseEndpoints(LocalityLbEndpoints group, string path, Dictionary<(string, int), string> addresses, List<string> errors)
     {
         var endpoints = ImmutableArray.CreateBuilder<XdsEndpoint>(group.LbEndpoints.Count);
@@ -169,9 +208,10 @@ internal sealed class XdsEndpointsResourceType : XdsResourceType<ClusterLoadAssi
                 Claim(ParseSocketAddress(endpoint.AdditionalAddresses[k].Address, additionalPath, allowHostName: false, errors), additionalPath);
             }
 
+            var workload = ParseWorkload(lbEndpoint.Metadata, $"{endpointPath}.metadata", errors);
             if (address is { } a && weight > 0)
             {
-                endpoints.Add(new XdsEndpoint(a.Host, a.Port, weight, health));
+                endpoints.Add(new XdsEndpoint(a.Host, a.Port, weight, health) { Workload = workload });
             }
         }
 

@@ -601,6 +601,7 @@ internal static class XdsMeshTranslator
                 Weight = weights[i],
                 Locality = locality.Name.Length == 0 ? null : locality.Name,
                 Health = endpoint.Health,
+                Workload = endpoint.Workload,
             });
         }
 

@@ -14,6 +14,9 @@ internal sealed class MeshResolution(MeshSnapshot snapshot, ServiceModel? servic
     /// <summary>How connections to the address are secured; absent for plaintext endpoints.</summary>
     public static readonly BalancerAttributesKey<EndpointTls> TlsKey = new("mesh.tls");
 
+    /// <summary>The runtime state of an endpoint with TLS, where a verified handshake notes the server's identity.</summary>
+    public static readonly BalancerAttributesKey<EndpointState> StateKey = new("mesh.endpoint_state");
+
     /// <summary>The endpoints with TLS, by endpoint key.</summary>
     public FrozenDictionary<string, EndpointTls> Tls { get; } = tls ?? FrozenDictionary<string, EndpointTls>.Empty;
 

@@ -149,6 +149,7 @@ internal sealed partial class MeshResolver : Resolver
                         if (tls.TryGetValue(endpoint.Key, out var endpointTls))
                         {
                             address.Attributes.Set(MeshResolution.TlsKey, endpointTls);
+                            address.Attributes.Set(MeshResolution.StateKey, endpoint.State);
                         }
 
                         addresses.Add(address);
