@@ -109,7 +109,7 @@ public sealed class ControlPlaneApp : IAsyncDisposable
         var store = options.Store ?? new ConfigStore();
         var cache = new XdsSnapshotCache(new XdsServerOptions { NodeHash = XdsNodeHash.Constant(ControlPlaneHost.SnapshotKey) }, TimeProvider.System, loggerFactory);
         var telemetry = new ControlPlaneTelemetry(cache, store);
-        var host = new ControlPlaneHost(store, cache, loggerFactory.CreateLogger<ControlPlaneHost>(), TimeProvider.System, options.Debounce, options.MaxDebounce, telemetry, options.Ca.TrustDomain);
+        var host = new ControlPlaneHost(store, cache, loggerFactory.CreateLogger<ControlPlaneHost>(), TimeProvider.System, options.Debounce, options.MaxDebounce, telemetry, options.Ca.TrustDomain, options.ClusterId);
 
         var xdsBuilder = WebApplication.CreateSlimBuilder();
         Configure(xdsBuilder, loggerFactory, options.XdsListen, HttpProtocols.Http2);

@@ -26,6 +26,7 @@ internal sealed partial class ControlPlaneHost : IDisposable
     private readonly TimeSpan _quiet;
     private readonly TimeSpan _max;
     private readonly string _trustDomain;
+    private readonly string _clusterId;
     private readonly ControlPlaneTelemetry? _telemetry;
     private readonly Lock _gate = new();
     private readonly Lock _rebuildGate = new();
@@ -36,7 +37,7 @@ internal sealed partial class ControlPlaneHost : IDisposable
     private bool _disposed;
     private volatile ControlPlaneStatus _status = new(null, [], [], 0);
 
-    public ControlPlaneHost(IConfigStore store, XdsSnapshotCache cache, ILogger<ControlPlaneHost> logger, TimeProvider? time = null, TimeSpan? quiet = null, TimeSpan? max = null, ControlPlaneTelemetry? telemetry = null, string trustDomain = XdsTranslator.DefaultTrustDomain)
+    public ControlPlaneHost(IConfigStore store, XdsSnapshotCache cache, ILogger<ControlPlaneHost> logger, TimeProvider? time = null, TimeSpan? quiet = null, TimeSpan? max = null, ControlPlaneTelemetry? telemetry = null, string trustDomain = XdsTranslator.DefaultTrustDomain, string clusterId = XdsTranslator.DefaultClusterId)
     {
         _telemetry = telemetry;
         _store = store;
@@ -46,6 +47,7 @@ internal sealed partial class ControlPlaneHost : IDisposable
         _quiet = quiet ?? TimeSpan.FromMilliseconds(100);
         _max = max ?? TimeSpan.FromSeconds(10);
         _trustDomain = trustDomain;
+        _clusterId = clusterId;
     }
 
     /// <summary>The last translation's outcome.</summary>
@@ -164,7 +166,7 @@ internal sealed partial class ControlPlaneHost : IDisposable
 
             var read = MeshConfigReader.Read(objects);
             var version = Interlocked.Increment(ref _version).ToString(CultureInfo.InvariantCulture);
-            var result = XdsTranslator.Translate(read, version, _trustDomain);
+            var result = XdsTranslator.Translate(read, version, _trustDomain, clusterId: _clusterId);
             var errorsAll = kept.Concat(read.Errors).Concat(result.Errors).ToList();
             var warnings = read.Warnings.Concat(result.Warnings).ToList();
             foreach (var error in result.Errors)

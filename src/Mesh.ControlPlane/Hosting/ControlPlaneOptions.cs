@@ -30,6 +30,9 @@ public sealed class ControlPlaneOptions
     /// <summary>The admin (HTTP/1.1) address, <c>IP:PORT</c>; port 0 picks a free one.</summary>
     public string AdminListen { get; set; } = DefaultAdminListen;
 
+    /// <summary>The cluster the workloads run in (Istio's cluster ID), named in the endpoints' telemetry metadata.</summary>
+    public string ClusterId { get; set; } = Translation.XdsTranslator.DefaultClusterId;
+
     /// <summary>The quiet period before a change is translated.</summary>
     public TimeSpan Debounce { get; set; } = TimeSpan.FromMilliseconds(100);
 
@@ -70,6 +73,7 @@ public sealed class ControlPlaneOptions
                     case "--ca-dir": options.Ca.CertificatesDirectory = Value(); break;
                     case "--ca-secret": SetSecret(options.Ca, Value()); break;
                     case "--trust-domain": options.Ca.TrustDomain = Value(); break;
+                    case "--cluster-id": options.ClusterId = Value(); break;
                     case "--ca-default-ttl": options.Ca.DefaultTtl = Duration(arg, Value()); break;
                     case "--ca-max-ttl": options.Ca.MaxTtl = Duration(arg, Value()); break;
                     case "--ca-token-audiences": SetAudiences(options.Ca, Value()); break;
@@ -113,7 +117,7 @@ public sealed class ControlPlaneOptions
     }
 
     /// <summary>The command line's summary.</summary>
-    public const string Usage = "Usage: Mesh.ControlPlane --manifests DIR [--kubeconfig FILE | --in-cluster] [--xds-listen 127.0.0.1:18000] [--admin-listen 127.0.0.1:18001] "
+    public const string Usage = "Usage: Mesh.ControlPlane --manifests DIR [--kubeconfig FILE | --in-cluster] [--xds-listen 127.0.0.1:18000] [--admin-listen 127.0.0.1:18001] [--cluster-id Kubernetes] "
                                 + "[--ca [--ca-dir DIR | --ca-secret [NAMESPACE/]NAME] [--trust-domain cluster.local] [--ca-default-ttl 24h] [--ca-max-ttl 90d] "
                                 + "[--bootstrap-tokens FILE | --insecure-dev-identities] [--ca-token-audiences istio-ca]] (--help explains each)";
 
@@ -130,6 +134,10 @@ public sealed class ControlPlaneOptions
           --xds-listen IP:PORT          the xDS gRPC address (default 127.0.0.1:18000; port 0 picks one)
           --admin-listen IP:PORT        the admin HTTP address (default 127.0.0.1:18001): /healthz, /readyz,
                                         /debug/config_dump, /debug/clients, /metrics, /ca/root-cert.pem (with --ca)
+
+        Telemetry:
+          --cluster-id NAME             the cluster the workloads run in, sent in each endpoint's workload metadata
+                                        for the destination_cluster label of Istio's metrics (default Kubernetes)
 
         Certificate authority (Istio's IstioCertificateService, served on the xDS port):
           --ca                          serve the CA; without --ca-dir or --ca-secret a root is generated

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Text.RegularExpressions;
 using Envoy.Config.Route.V3;
 using k8s.Models;
 using Mesh.ControlPlane.Model;
@@ -13,9 +14,13 @@ internal sealed record EndpointInfo(string Address, int Port, int Weight, IReadO
 
     /// <summary>The workload's service account (Pod <c>spec.serviceAccountName</c>, WorkloadEntry <c>serviceAccount</c>), or <see langword="null"/>.</summary>
     public string? ServiceAccount { get; init; }
+
+    /// <summary>
+    /// Istio's telemetry metadata of the endpoint (<c>filter_metadata["istio"].workload</c>):
+    /// <c>workload-name;namespace;canonical-service;canonical-revision;cluster-id</c>, or <see langword="null"/> without a workload.
+    /// </summary>
+    public string? Workload { get; init; }
 }
-
-
 
 /// <summary>The indexes one translation uses, and the messages it collects.</summary>
 internal sealed partial class XdsTranslationContext
@@ -28,9 +33,10 @@ internal sealed partial class XdsTranslationContext
     private readonly Dictionary<(string Namespace, string Service), List<V1EndpointSlice>> _slices = [];
     private readonly MeshConfigReadResult _config;
 
-    public XdsTranslationContext(MeshConfigReadResult config, string trustDomain = XdsTranslator.DefaultTrustDomain, string rootNamespace = XdsTranslator.DefaultRootNamespace)
+    public XdsTranslationContext(MeshConfigReadResult config, string trustDomain = XdsTranslator.DefaultTrustDomain, string rootNamespace = XdsTranslator.DefaultRootNamespace, string clusterId = XdsTranslator.DefaultClusterId)
     {
         _config = config;
+        ClusterId = clusterId;
         TrustDomain = trustDomain;
         RootNamespace = rootNamespace;
         foreach (var service in config.Services)
@@ -78,6 +84,9 @@ internal sealed partial class XdsTranslationContext
             }
         }
     }
+
+    /// <summary>The cluster the workloads run in (Istio's cluster ID), for the endpoints' telemetry metadata.</summary>
+    public string ClusterId { get; }
 
     public List<string> Errors { get; } = [];
 
@@ -156,11 +165,12 @@ internal sealed partial class XdsTranslationContext
 
                 // Kubernetes runs a Pod without serviceAccountName as the namespace's "default" account.
                 var serviceAccount = pod is null ? null : string.IsNullOrEmpty(pod.Spec?.ServiceAccountName) ? "default" : pod.Spec.ServiceAccountName;
+                var workload = pod is null ? null : WorkloadMetadata(PodWorkloadName(pod), podNamespace, labels);
                 foreach (var address in endpoint.Addresses ?? [])
                 {
                     if (seen.Add((address, number)))
                     {
-                        result.Add(new EndpointInfo(address, number, 1, labels, endpoint.Zone is { } zone ? $"/{zone}" : null) { Namespace = podNamespace, ServiceAccount = serviceAccount });
+                        result.Add(new EndpointInfo(address, number, 1, labels, endpoint.Zone is { } zone ? $"/{zone}" : null) { Namespace = podNamespace, ServiceAccount = serviceAccount, Workload = workload });
                     }
                 }
             }
@@ -179,13 +189,66 @@ internal sealed partial class XdsTranslationContext
                 var entryPort = WorkloadEntryPort(entry, port);
                 if (entry.Weight > 0 && seen.Add((entry.Address, entryPort)))
                 {
-                    result.Add(new EndpointInfo(entry.Address, entryPort, entry.Weight, entry.Labels, entry.Locality) { Namespace = entry.Namespace, ServiceAccount = entry.ServiceAccount });
+                    result.Add(new EndpointInfo(entry.Address, entryPort, entry.Weight, entry.Labels, entry.Locality) { Namespace = entry.Namespace, ServiceAccount = entry.ServiceAccount, Workload = WorkloadMetadata(entry.Name, entry.Namespace, entry.Labels) });
                 }
             }
         }
 
         return result;
     }
+
+    /// <summary>
+    /// Istio's endpoint telemetry metadata: the workload's name and namespace, its canonical service
+    /// (<c>service.istio.io/canonical-name</c>, <c>app.kubernetes.io/name</c>, <c>app</c>, else the workload name) and
+    /// revision (<c>service.istio.io/canonical-revision</c>, <c>app.kubernetes.io/version</c>, <c>version</c>; empty for
+    /// Istio's default "latest"), and the cluster ID, joined by ';'.
+    /// </summary>
+    private string WorkloadMetadata(string name, string ns, IReadOnlyDictionary<string, string> labels)
+    {
+        var canonicalName = First(labels, "service.istio.io/canonical-name", "app.kubernetes.io/name", "app") ?? name;
+        var canonicalRevision = First(labels, "service.istio.io/canonical-revision", "app.kubernetes.io/version", "version") ?? string.Empty;
+        return string.Join(';', name, ns, canonicalName, canonicalRevision == "latest" ? string.Empty : canonicalRevision, ClusterId);
+
+        static string? First(IReadOnlyDictionary<string, string> labels, params string[] keys)
+        {
+            foreach (var key in keys)
+            {
+                if (labels.TryGetValue(key, out var value) && value.Length > 0)
+                {
+                    return value;
+                }
+            }
+
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// The workload a Pod belongs to, as Istio names it: a ReplicaSet's Deployment (the ReplicaSet's name without the
+    /// <c>pod-template-hash</c> suffix), a CronJob's Job without its numeric suffix, another controller's name, else the Pod's own.
+    /// </summary>
+    internal static string PodWorkloadName(V1Pod pod)
+    {
+        var owner = pod.Metadata?.OwnerReferences?.FirstOrDefault(static o => o.Controller == true);
+        if (owner is null)
+        {
+            return pod.Metadata?.Name ?? string.Empty;
+        }
+
+        switch (owner.Kind)
+        {
+            case "ReplicaSet" when pod.Metadata?.Labels?.TryGetValue("pod-template-hash", out var hash) == true && owner.Name.EndsWith($"-{hash}", StringComparison.Ordinal):
+                return owner.Name[..^(hash!.Length + 1)];
+            case "Job" when CronJobSuffix().IsMatch(owner.Name):
+                return owner.Name[..owner.Name.LastIndexOf('-')];
+            default:
+                return owner.Name;
+        }
+    }
+
+    // A CronJob names its Jobs NAME-<scheduled time in minutes>.
+    [GeneratedRegex(@"^.+-\d{8,10}$", RegexOptions.CultureInvariant)]
+    private static partial Regex CronJobSuffix();
 
     /// <summary>As Istio: the entry's port named by the Service port's targetPort name, else by the port's name, else the targetPort number.</summary>
     private static int WorkloadEntryPort(WorkloadEntryModel entry, V1ServicePort port)

@@ -13,6 +13,9 @@ namespace Mesh.ControlPlane.Translation;
 /// </summary>
 internal static partial class XdsTranslator
 {
+    /// <summary>Istio's default cluster ID, named in the endpoints' telemetry metadata.</summary>
+    public const string DefaultClusterId = "Kubernetes";
+
     /// <summary>The trust domain of the workload identities when none is configured (Istio's default).</summary>
     public const string DefaultTrustDomain = "cluster.local";
 

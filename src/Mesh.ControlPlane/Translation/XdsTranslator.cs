@@ -75,12 +75,13 @@ internal static partial class XdsTranslator
     /// <param name="version">The snapshot's version.</param>
     /// <param name="trustDomain">The trust domain of the workloads' SPIFFE IDs (the expected server names of auto mTLS).</param>
     /// <param name="rootNamespace">The namespace whose selector-less PeerAuthentication applies to the whole mesh.</param>
-    public static XdsTranslatorResult Translate(MeshConfigReadResult config, string version, string trustDomain = DefaultTrustDomain, string rootNamespace = DefaultRootNamespace)
+    /// <param name="clusterId">The cluster the workloads run in, for the endpoints' telemetry metadata.</param>
+    public static XdsTranslatorResult Translate(MeshConfigReadResult config, string version, string trustDomain = DefaultTrustDomain, string rootNamespace = DefaultRootNamespace, string clusterId = DefaultClusterId)
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentException.ThrowIfNullOrEmpty(trustDomain);
         ArgumentException.ThrowIfNullOrEmpty(rootNamespace);
-        var context = new XdsTranslationContext(config, trustDomain, rootNamespace);
+        var context = new XdsTranslationContext(config, trustDomain, rootNamespace, clusterId);
         var listeners = new List<Listener>();
         var routes = new List<RouteConfiguration>();
         var clusters = new List<Cluster>();
@@ -519,12 +520,19 @@ internal static partial class XdsTranslator
             uint total = 0;
             foreach (var endpoint in group)
             {
-                locality.LbEndpoints.Add(new LbEndpoint
+                var lbEndpoint = new LbEndpoint
                 {
                     Endpoint = new Endpoint { Address = new Address { SocketAddress = new SocketAddress { Address = endpoint.Address, PortValue = (uint)endpoint.Port } } },
                     HealthStatus = HealthStatus.Healthy,
                     LoadBalancingWeight = (uint)endpoint.Weight,
-                });
+                };
+                if (endpoint.Workload is { } workload)
+                {
+                    // Istio's telemetry metadata: clients label their metrics with the destination workload.
+                    lbEndpoint.Metadata = new Metadata { FilterMetadata = { ["istio"] = new Struct { Fields = { ["workload"] = Value.ForString(workload) } } } };
+                }
+
+                locality.LbEndpoints.Add(lbEndpoint);
                 total += (uint)endpoint.Weight;
             }
 

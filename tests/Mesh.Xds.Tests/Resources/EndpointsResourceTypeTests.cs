@@ -251,6 +251,47 @@ public sealed class EndpointsResourceTypeTests
     }
 
     [Test]
+    public void Decode_IstioWorkloadMetadata_GivesTheEndpointsWorkload()
+    {
+        // Arrange: Istio's telemetry metadata, with an empty revision (Istio's "latest") and a sixth part a later version might add.
+        var first = NewEndpoint("10.0.0.1", 8080);
+        first.Metadata = IstioWorkload("reviews-v1;bookinfo;reviews;;Kubernetes;later");
+        var second = NewEndpoint("10.0.0.2", 8080);
+        var assignment = Assignment(V1, NewLocality("zone-a", 1, 0, first, second));
+
+        // Act
+        var decoded = Valid<XdsEndpoints>(Type, assignment);
+
+        // Assert
+        var endpoints = decoded.Priorities.Single().Localities.Single().Endpoints;
+        Assert.Multiple(() =>
+        {
+            Assert.That(endpoints[0].Workload, Is.EqualTo(new EndpointWorkload { Name = "reviews-v1", Namespace = "bookinfo", App = "reviews", Version = "latest", Cluster = "Kubernetes" }));
+            Assert.That(endpoints[1].Workload, Is.Null);
+        });
+    }
+
+    [TestCase("reviews-v1;bookinfo", "has 2 part(s)")]
+    [TestCase("", "has 1 part(s)")]
+    public void Decode_MalformedIstioWorkloadMetadata_IsRejectedNamingTheField(string value, string expected)
+    {
+        // Arrange
+        var endpoint = NewEndpoint("10.0.0.1", 8080);
+        endpoint.Metadata = IstioWorkload(value);
+
+        // Act
+        var error = Invalid(Type, Assignment(V1, NewLocality("zone-a", 1, 0, endpoint)));
+
+        // Assert
+        Assert.That(error, Does.Contain("endpoints[0].lb_endpoints[0].metadata.filter_metadata[\"istio\"].workload").And.Contain(expected).And.Contain("name;namespace;canonical-name;canonical-revision;cluster"));
+    }
+
+    private static Metadata IstioWorkload(string value) => new()
+    {
+        FilterMetadata = { ["istio"] = new Google.Protobuf.WellKnownTypes.Struct { Fields = { ["workload"] = Google.Protobuf.WellKnownTypes.Value.ForString(value) } } },
+    };
+
+    [Test]
     public void Decode_EmptyAssignment_IsValidAndHasNoPriority()
     {
         // Act
