@@ -2,6 +2,7 @@ using System.Diagnostics.Metrics;
 using Grpc.Core;
 using Mesh.Configuration;
 using Mesh.Grpc.Tests.Infrastructure;
+using Mesh.Model;
 using Mesh.Telemetry;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
@@ -36,6 +37,107 @@ public sealed class GrpcIstioMetricsTests
             Assert.That(measurement.Tags["destination_service"], Is.EqualTo(MeshGrpcClient.Host));
             Assert.That(measurement.Tags["reporter"], Is.EqualTo("source"));
         });
+    }
+
+    [Test]
+    [CancelAfter(30_000)]
+    public async Task UnaryCall_IstioMetricsEnabled_RecordsFramedMessageSizesAndTheEndpointsWorkload(CancellationToken cancellationToken)
+    {
+        // Arrange
+        await using var server = await TestServer.StartAsync("a");
+        await using var mesh = MeshGrpcClient.Create(Options(null, (server, "greeter-v1")), s => new MeshBuilder(s).AddIstioMetrics());
+        var meters = mesh.Services.GetRequiredService<IMeterFactory>();
+        using var requests = new MetricCollector<long>(meters, IstioMetrics.Name, "istio_requests_total");
+        using var requestBytes = new MetricCollector<long>(meters, IstioMetrics.Name, "istio_request_bytes");
+        using var responseBytes = new MetricCollector<long>(meters, IstioMetrics.Name, "istio_response_bytes");
+
+        // Act
+        var response = await mesh.Client.UnaryCallAsync(new SimpleRequest { Payload = "hello" }, cancellationToken: cancellationToken);
+
+        // Assert: gRPC frames a message as 5 bytes and its encoding: payload "hello" is 7 bytes; server_id "a" and payload "hello" are 10.
+        var tags = requests.GetMeasurementSnapshot().Single().Tags;
+        Assert.Multiple(() =>
+        {
+            Assert.That(response.ServerId, Is.EqualTo("a"));
+            Assert.That(requestBytes.GetMeasurementSnapshot().Single().Value, Is.EqualTo(12));
+            Assert.That(responseBytes.GetMeasurementSnapshot().Single().Value, Is.EqualTo(15));
+            Assert.That(tags["destination_workload"], Is.EqualTo("greeter-v1"));
+            Assert.That(tags["destination_version"], Is.EqualTo("v1"));
+        });
+    }
+
+    [Test]
+    [CancelAfter(30_000)]
+    public async Task UnaryCallRetried_IstioMetricsEnabled_LabelsTheEndpointThatAnswered(CancellationToken cancellationToken)
+    {
+        // Arrange: every attempt on a fails UNAVAILABLE; the retry lands on b.
+        await using var a = await TestServer.StartAsync("a");
+        await using var b = await TestServer.StartAsync("b");
+        var retries = new RetryOptions { Attempts = 3, RetryOn = "unavailable" };
+        await using var mesh = MeshGrpcClient.Create(Options(retries, (a, "greeter-a"), (b, "greeter-b")), s => new MeshBuilder(s).AddIstioMetrics());
+        using var requests = new MetricCollector<long>(mesh.Services.GetRequiredService<IMeterFactory>(), IstioMetrics.Name, "istio_requests_total");
+        var headers = new Metadata { { "rpc-behavior", "hostname=a,error-code-14" } };
+
+        // Act: enough calls that some start on a.
+        for (var i = 0; i < 6; i++)
+        {
+            var response = await mesh.Client.UnaryCallAsync(new SimpleRequest(), headers, cancellationToken: cancellationToken);
+            Assert.That(response.ServerId, Is.EqualTo("b"));
+        }
+
+        // Assert
+        Assert.That(requests.GetMeasurementSnapshot().Select(m => m.Tags["destination_workload"]), Is.All.EqualTo("greeter-b"));
+        Assert.That(a.Calls, Is.GreaterThan(0), "some calls should have tried a first");
+    }
+
+    [Test]
+    [CancelAfter(30_000)]
+    public async Task ServerStreamingCall_IstioMetricsEnabled_CountsMessagesAndBytesWhenTheStreamEnds(CancellationToken cancellationToken)
+    {
+        // Arrange
+        await using var server = await TestServer.StartAsync("a");
+        await using var mesh = MeshGrpcClient.Create(Options(null, (server, "greeter-v1")), s => new MeshBuilder(s).AddIstioMetrics());
+        var meters = mesh.Services.GetRequiredService<IMeterFactory>();
+        using var requests = new MetricCollector<long>(meters, IstioMetrics.Name, "istio_requests_total");
+        using var requestMessages = new MetricCollector<long>(meters, IstioMetrics.Name, "istio_request_messages_total");
+        using var responseMessages = new MetricCollector<long>(meters, IstioMetrics.Name, "istio_response_messages_total");
+        using var requestBytes = new MetricCollector<long>(meters, IstioMetrics.Name, "istio_request_bytes");
+        using var responseBytes = new MetricCollector<long>(meters, IstioMetrics.Name, "istio_response_bytes");
+
+        // Act
+        using var call = mesh.Client.StreamingOutputCall(new StreamingRequest { Count = 3 }, cancellationToken: cancellationToken);
+        var received = 0;
+        while (await call.ResponseStream.MoveNext(cancellationToken))
+        {
+            received++;
+        }
+
+        // Assert: count = 3 is 2 bytes; each answer (server_id "a", payload "0".."2") is 6.
+        var tags = requests.GetMeasurementSnapshot().Single().Tags;
+        Assert.Multiple(() =>
+        {
+            Assert.That(received, Is.EqualTo(3));
+            Assert.That(tags["grpc_response_status"], Is.EqualTo("0"));
+            Assert.That(tags["destination_workload"], Is.EqualTo("greeter-v1"));
+            Assert.That(requestMessages.GetMeasurementSnapshot().Single().Value, Is.EqualTo(1));
+            Assert.That(responseMessages.GetMeasurementSnapshot().Single().Value, Is.EqualTo(3));
+            Assert.That(requestBytes.GetMeasurementSnapshot().Single().Value, Is.EqualTo(7));
+            Assert.That(responseBytes.GetMeasurementSnapshot().Single().Value, Is.EqualTo(33));
+        });
+    }
+
+    private static MeshOptions Options(RetryOptions? retries, params (TestServer Server, string Workload)[] endpoints)
+    {
+        var options = new MeshOptions();
+        var cluster = new ClusterOptions();
+        foreach (var (server, workload) in endpoints)
+        {
+            cluster.Endpoints.Add(new EndpointOptions { Address = server.Address, Workload = new EndpointWorkload { Name = workload, Namespace = "shop", App = "greeter", Version = "v1" } });
+        }
+
+        options.Clusters["greeter"] = cluster;
+        options.Services[MeshGrpcClient.Host] = new ServiceOptions { Routes = { new RouteOptions { Name = "all", Destinations = { new DestinationOptions { Cluster = "greeter" } }, Retries = retries } } };
+        return options;
     }
 
     [Test]

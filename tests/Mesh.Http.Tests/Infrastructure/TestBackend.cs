@@ -124,6 +124,13 @@ internal sealed class TestBackend : IAsyncDisposable
         {
             response.StatusCode = status;
         }
+        else if (path.StartsWith("/bytes/", StringComparison.Ordinal) && int.TryParse(path.AsSpan("/bytes/".Length), NumberStyles.None, CultureInfo.InvariantCulture, out var size))
+        {
+            // A body of exactly that many bytes, with its Content-Length.
+            response.ContentLength = size;
+            await response.Body.WriteAsync(new byte[size], context.RequestAborted);
+            return;
+        }
 
         await response.WriteAsync(Id, context.RequestAborted);
     }

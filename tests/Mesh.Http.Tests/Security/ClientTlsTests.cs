@@ -1,12 +1,15 @@
+using System.Diagnostics.Metrics;
 using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
 using Mesh.Configuration;
 using Mesh.Http.Tests.Infrastructure;
 using Mesh.Identity;
 using Mesh.Resilience;
+using Mesh.Telemetry;
 using Mesh.Testing;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 
 namespace Mesh.Http.Tests.Security;
 
@@ -56,6 +59,32 @@ public sealed class ClientTlsTests
             Assert.That(seen.ClientSpiffeId, Is.EqualTo(ClientId));
             Assert.That(seen.Path, Is.EqualTo("/hello"));
             Assert.That(response.RequestMessage!.RequestUri, Is.EqualTo(new Uri("http://backend/hello")), "the caller's message keeps its logical address");
+        });
+    }
+
+    [Test]
+    public async Task SendAsync_MutualClusterWithIstioMetrics_PrincipalsAreTheVerifiedIdentities()
+    {
+        // Arrange
+        await using var backend = await TlsBackend.StartAsync(_serverCertificate, ClientCertificateMode.RequireCertificate);
+        var tls = new TlsOptions { Mode = TlsMode.Mutual };
+        tls.SubjectAltNames.Add(new StringMatchOptions { Exact = ServerId });
+        await using var mesh = MeshClient.Create(
+            o => o.Services["backend"] = Service(backend.Address, tls),
+            services: s => new MeshBuilder(s.AddSingleton<IWorkloadIdentityProvider>(new TestIdentityProvider(_pki.IssueIdentity("shop", "frontend")))).AddIstioMetrics());
+        using var requests = new MetricCollector<long>(mesh.Services.GetRequiredService<IMeterFactory>(), IstioMetrics.Name, "istio_requests_total");
+        using var client = mesh.CreateClient();
+
+        // Act
+        using var response = await client.GetAsync("/hello").WaitAsync(Timeouts.Default);
+
+        // Assert: as Istio reports them, the server's SPIFFE ID from the handshake and the client's from its certificate.
+        response.EnsureSuccessStatusCode();
+        var tags = requests.GetMeasurementSnapshot().Single().Tags;
+        Assert.Multiple(() =>
+        {
+            Assert.That(tags["destination_principal"], Is.EqualTo(ServerId));
+            Assert.That(tags["source_principal"], Is.EqualTo(ClientId));
         });
     }
 
