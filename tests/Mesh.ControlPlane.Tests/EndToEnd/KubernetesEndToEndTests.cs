@@ -1,10 +1,14 @@
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using System.Text.Json.Nodes;
 using Mesh.ControlPlane.Configuration;
 using Mesh.ControlPlane.Configuration.Kubernetes;
 using Mesh.ControlPlane.Hosting;
 using Mesh.ControlPlane.Tests.Infrastructure;
+using Mesh.Telemetry;
 using Mesh.Xds.Tests.EndToEnd;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Testing;
 
@@ -241,6 +245,39 @@ public sealed class KubernetesEndToEndTests
         server.Apply("DestinationRule", "demo", "backend", DestinationRuleSpec(v2Selects: "v2"));
     }
 
+    [Test]
+    public async Task DeploymentPods_IstioMetricsOfTheClient_NameTheDestinationWorkload()
+    {
+        // Arrange: v1 is a Deployment's Pod (through its ReplicaSet), v2 a bare Pod; the control plane runs in cluster "east".
+        await using var v1 = await NamedHttpBackend.StartAsync("v1").WaitAsync(TestWait.Timeout);
+        await using var v2 = await NamedHttpBackend.StartAsync("v2").WaitAsync(TestWait.Timeout);
+        await using var mesh = await KubernetesMesh.StartAsync(
+            server =>
+            {
+                Seed(server, v1: 50, v2: 50);
+                AddPod(server, "backend-v1-5f7b9c8d4-q8r2t", "v1", new Dictionary<string, string> { ["pod-template-hash"] = "5f7b9c8d4" }, """[{"apiVersion":"apps/v1","kind":"ReplicaSet","name":"backend-v1-5f7b9c8d4","uid":"rs-1","controller":true}]""");
+                server.Apply("EndpointSlice", "demo", "backend-v1", Slice(v1.Port, "backend-v1-5f7b9c8d4-q8r2t"), SliceLabels);
+                AddBackend(server, "backend-v2", v2.Port, "v2");
+            },
+            clusterId: "east");
+        var meters = mesh.Client.Services.GetRequiredService<IMeterFactory>();
+        using var requests = new MetricCollector<long>(meters, IstioMetrics.Name, "istio_requests_total");
+
+        // Act
+        var answers = await mesh.Client.SendAsync(200);
+
+        // Assert
+        var byWorkload = requests.GetMeasurementSnapshot()
+            .GroupBy(m => $"{m.Tags["destination_workload"]}/{m.Tags["destination_workload_namespace"]}/{m.Tags["destination_version"]}/{m.Tags["destination_cluster"]}")
+            .ToDictionary(g => g.Key, g => g.Sum(m => m.Value));
+        TestContext.Out.WriteLine($"answers: {MeshTestClient.Describe(answers)}; by workload: {string.Join(", ", byWorkload.Select(w => $"{w.Key}={w.Value}"))}");
+        Assert.That(byWorkload, Is.EquivalentTo(new Dictionary<string, long>
+        {
+            ["backend-v1/demo/v1/east"] = answers.GetValueOrDefault("v1"),
+            ["backend-v2/demo/v2/east"] = answers.GetValueOrDefault("v2"),
+        }));
+    }
+
     private static JsonObject VirtualServiceSpec(int v1, int v2) => SpecOf("""
         {"hosts":["backend"],"http":[
           {"name":"canary","match":[{"headers":{"x-canary":{"exact":"1"}}}],"route":[{"destination":{"host":"backend","subset":"v2"}}]},
@@ -259,12 +296,21 @@ public sealed class KubernetesEndToEndTests
         server.Apply("EndpointSlice", "demo", name, Slice(port, name), SliceLabels);
     }
 
-    private static void AddPod(FakeKubeApiServer server, string name, string version) =>
-        server.Apply("Pod", "demo", name, new JsonObject
-        {
-            ["spec"] = JsonNode.Parse("""{"containers":[{"name":"app","image":"backend","ports":[{"name":"http","containerPort":8080}]}]}"""),
-            ["status"] = JsonNode.Parse("""{"phase":"Running","podIP":"127.0.0.1"}"""),
-        }, new Dictionary<string, string> { ["app"] = "backend", ["version"] = version });
+    private static void AddPod(FakeKubeApiServer server, string name, string version, Dictionary<string, string>? labels = null, string? ownerReferences = null)
+    {
+        var podLabels = new Dictionary<string, string>(labels ?? []) { ["app"] = "backend", ["version"] = version };
+        server.Apply(
+            "Pod",
+            "demo",
+            name,
+            new JsonObject
+            {
+                ["spec"] = JsonNode.Parse("""{"containers":[{"name":"app","image":"backend","ports":[{"name":"http","containerPort":8080}]}]}"""),
+                ["status"] = JsonNode.Parse("""{"phase":"Running","podIP":"127.0.0.1"}"""),
+            },
+            podLabels,
+            ownerReferences is null ? null : new JsonObject { ["ownerReferences"] = JsonNode.Parse(ownerReferences) });
+    }
 
     private static JsonObject Slice(int port, string pod) => JsonNode.Parse($$$"""
         {"addressType":"IPv4",
@@ -297,7 +343,7 @@ public sealed class KubernetesEndToEndTests
 
         public MeshTestClient Client { get; private set; } = null!;
 
-        public static async Task<KubernetesMesh> StartAsync(Action<FakeKubeApiServer> seed, Action<KubernetesSourceOptions>? configureSource = null)
+        public static async Task<KubernetesMesh> StartAsync(Action<FakeKubeApiServer> seed, Action<KubernetesSourceOptions>? configureSource = null, string clusterId = "Kubernetes")
         {
             var server = await FakeKubeApiServer.StartAsync().WaitAsync(TestWait.Timeout);
             seed(server);
@@ -322,7 +368,7 @@ public sealed class KubernetesEndToEndTests
                 """);
             var provider = new FakeLoggerProvider();
             var loggerFactory = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Debug).AddFilter("Microsoft", LogLevel.Warning).AddFilter("Grpc", LogLevel.Warning).AddProvider(provider));
-            var options = new ControlPlaneOptions { XdsListen = "127.0.0.1:0", AdminListen = "127.0.0.1:0", LoggerFactory = loggerFactory, KubeconfigPath = kubeconfig, ConfigureKubernetes = configureSource };
+            var options = new ControlPlaneOptions { XdsListen = "127.0.0.1:0", AdminListen = "127.0.0.1:0", LoggerFactory = loggerFactory, KubeconfigPath = kubeconfig, ConfigureKubernetes = configureSource, ClusterId = clusterId };
 
             var mesh = new KubernetesMesh(server, kubeconfig, loggerFactory, provider.Collector);
             try

@@ -29,6 +29,9 @@ internal sealed class MeshTestClient : IAsyncDisposable
 
     public HttpClient Http { get; }
 
+    /// <summary>The client's services (its meters, for Istio's metrics, which the client records).</summary>
+    public IServiceProvider Services => _provider;
+
     public MeshState State { get; }
 
     /// <summary>Every snapshot the client applied since it started, with the <see cref="Stopwatch"/> timestamp it arrived at.</summary>
@@ -43,7 +46,7 @@ internal sealed class MeshTestClient : IAsyncDisposable
         {
             o.Targets.Add(Target);
             o.Bootstrap = $$"""{ "xds_servers": [ { "server_uri": "127.0.0.1:{{xdsPort}}", "channel_creds": [ { "type": "insecure" } ] } ], "node": { "id": "{{nodeId}}", "cluster": "frontend" } }""";
-        });
+        }).AddIstioMetrics();
         services.AddHttpClient("backend", c => c.Timeout = TestWait.Timeout).AddMesh();
         var client = new MeshTestClient(services.BuildServiceProvider());
         try

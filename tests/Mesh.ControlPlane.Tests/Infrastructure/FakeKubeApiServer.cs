@@ -148,12 +148,18 @@ internal sealed class FakeKubeApiServer : IAsyncDisposable
 
     /// <summary>
     /// Creates or replaces an object (ADDED / MODIFIED) with the given top-level fields besides apiVersion, kind and
-    /// metadata (e.g. <c>{"spec": {...}}</c>, or <c>{"addressType": "IPv4", "endpoints": [...]}</c>); returns its new resourceVersion.
+    /// metadata (e.g. <c>{"spec": {...}}</c>, or <c>{"addressType": "IPv4", "endpoints": [...]}</c>), and more metadata
+    /// fields besides name, namespace and labels (e.g. <c>ownerReferences</c>); returns its new resourceVersion.
     /// </summary>
-    public string Apply(string kind, string ns, string name, JsonObject? fields = null, IReadOnlyDictionary<string, string>? labels = null)
+    public string Apply(string kind, string ns, string name, JsonObject? fields = null, IReadOnlyDictionary<string, string>? labels = null, JsonObject? metadataFields = null)
     {
         var type = TypeOf(kind);
         var metadata = new JsonObject { ["name"] = name, ["namespace"] = ns, ["uid"] = $"uid-{kind}-{ns}-{name}" };
+        foreach (var (key, value) in metadataFields ?? [])
+        {
+            metadata[key] = value?.DeepClone();
+        }
+
         if (labels is not null)
         {
             var labelNode = new JsonObject();
