@@ -4,8 +4,10 @@
 // and with the x-canary header to v2 only. With --xds the same scenario comes from the control plane,
 // run in-process on samples/manifests (a Service, WorkloadEntries, a VirtualService and a DestinationRule),
 // and the client follows it over xDS; there every call is mutual TLS with certificates from the control plane's
-// CA, the backends admit only the frontend's identity, and a call from another identity is shown denied. It prints what reached whom. --otel-console prints the mesh's spans and
-// metrics (OpenTelemetry's console exporter); OTEL_EXPORTER_OTLP_ENDPOINT sends them to a collector instead.
+// CA, the backends admit only the frontend's identity, and a call from another identity is shown denied; the
+// frontend's Istio-compatible metrics show each edge with the destination workload the control plane named and both
+// SPIFFE identities. It prints what reached whom. --otel-console prints the mesh's spans and metrics
+// (OpenTelemetry's console exporter); OTEL_EXPORTER_OTLP_ENDPOINT sends them to a collector instead.
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
@@ -83,6 +85,12 @@ if (controlPlane is not null)
         {
             o.Token = security.FrontendToken;
             o.RootCertificateFile = security.RootFile;
+        })
+        .AddIstioMetrics(o =>
+        {
+            o.SourceWorkload = "frontend";
+            o.SourceWorkloadNamespace = "demo";
+            o.SourceApp = "frontend";
         });
     builder.Services.AddHttpClient("backend", c => c.BaseAddress = new Uri($"http://{XdsTarget}")).AddMesh();
 }
@@ -109,12 +117,12 @@ if (!mesh.Current.TryGetService(xds ? "backend.demo.svc.cluster.local" : "backen
     return 1;
 }
 
-// In xDS mode the versions come from the subset clusters (outbound|8080|v1|..., EDS carries no labels).
+// In xDS mode each endpoint's version comes from the workload the control plane names in EDS (Istio's metadata).
 await using var backends = xds
     ? await Backends.StartAsync(mesh.Current.Clusters.Values
-        .Select(c => (Version: c.Name.Split('|') is [_, _, var subset, _] ? subset : "", Cluster: c))
-        .Where(c => c.Version.Length > 0)
-        .SelectMany(c => c.Cluster.Endpoints.Select(e => (c.Version, e))),
+        .SelectMany(c => c.Endpoints)
+        .DistinctBy(e => e.Key)
+        .Select(e => (e.Workload?.Version ?? "unknown", e)),
         (services, endpoint) => security!.ConfigureBackend(services, controlPlane!.XdsPort, $"{endpoint.Host}:{endpoint.Port}"))
     : await Backends.StartAsync(mesh.Current.Clusters["backend"].Endpoints);
 Console.WriteLine(xds
@@ -122,6 +130,7 @@ Console.WriteLine(xds
     : $"Mesh demo: {backends.Count} backends on 127.0.0.1, client configured from appsettings.json (snapshot v{mesh.Current.Version}).");
 Console.WriteLine();
 
+using var edges = xds ? new IstioEdges() : null;
 var client = host.Services.GetRequiredService<IHttpClientFactory>().CreateClient("backend");
 var split = await Load.RunAsync(client, settings.Requests, settings.Concurrency, canary: false);
 var canary = await Load.RunAsync(client, settings.CanaryRequests, settings.Concurrency, canary: true);
@@ -131,6 +140,7 @@ ok &= Report.Print($"Route 'canary': {settings.CanaryRequests} requests with hea
 if (xds)
 {
     ok &= Report.PrintPeers(split.Concat(canary), $"spiffe://cluster.local/ns/demo/sa/{DemoSecurity.FrontendAccount}");
+    ok &= edges!.Print(split.Count + canary.Count);
     ok &= await security!.ShowDeniedCallAsync(controlPlane!.XdsPort, XdsTarget, backends.First);
 }
 
