@@ -119,6 +119,7 @@ internal sealed class MeshHttpHandler : DelegatingHandler, IAttemptTransport<Htt
         var statusCode = 0;
         string? errorType = null;
         HttpResponseMessage? response = null;
+        EndpointModel? answered = null;
         try
         {
             if (ResilientExecutor<HttpRequestMessage, HttpResponseMessage>.IsSingleAttempt(service, route, cluster)
@@ -128,6 +129,7 @@ internal sealed class MeshHttpHandler : DelegatingHandler, IAttemptTransport<Htt
                 AttemptOutcome outcome = default;
                 try
                 {
+                    answered = endpoint;
                     response = await SendAttemptAsync(request, request, endpoint, 0, cluster.Tls is null ? null : cluster, cancellationToken).ConfigureAwait(false);
                     outcome = AttemptOutcome.FromStatus((int)response.StatusCode);
                 }
@@ -170,7 +172,7 @@ internal sealed class MeshHttpHandler : DelegatingHandler, IAttemptTransport<Htt
             var elapsed = _time.GetElapsedTime(start);
             if (_istio is not null)
             {
-                RecordIstio(_istio, request, response, statusCode, errorType, elapsed);
+                RecordIstio(_istio, request, response, answered, statusCode, errorType, elapsed);
             }
 
             Record(request, service, route, cluster, statusCode, errorType, elapsed, activity);
@@ -185,6 +187,12 @@ internal sealed class MeshHttpHandler : DelegatingHandler, IAttemptTransport<Htt
             request.Options.Set(CallerPropagation, true);
         }
 
+        // Istio's metrics label the request with the endpoint that answered last (the single-attempt path knows it).
+        if (_istio is not null)
+        {
+            request.Options.Set(AnsweringEndpoint, endpoint);
+        }
+
         // A mesh without TLS clusters never reads the message's options here.
         var tls = _tlsInUse && request.Options.TryGetValue(ClientTlsHandlerSetup.TlsCluster, out var cluster) ? cluster : null;
         return new(SendAttemptAsync(request, attempt == 0 ? request : Clone(request), endpoint, attempt, tls, cancellationToken));
@@ -196,7 +204,7 @@ internal sealed class MeshHttpHandler : DelegatingHandler, IAttemptTransport<Htt
     /// </summary>
     private Task<HttpResponseMessage> SendAttemptAsync(HttpRequestMessage request, HttpRequestMessage message, EndpointModel endpoint, int attempt, ClusterModel? tlsCluster, CancellationToken cancellationToken)
     {
-        if (_options.RecordEndpointInMetrics || _istio is not null)
+        if (_options.RecordEndpointInMetrics)
         {
             request.Options.Set(AnsweringEndpoint, endpoint);
         }
@@ -496,9 +504,10 @@ internal sealed class MeshHttpHandler : DelegatingHandler, IAttemptTransport<Htt
     /// Istio's request metrics for one logical request: the answering endpoint's workload and identity, and the body
     /// sizes. A response body of unknown length is counted as the caller reads it and recorded when it ends.
     /// </summary>
-    private static void RecordIstio(IstioMetrics istio, HttpRequestMessage request, HttpResponseMessage? response, int statusCode, string? errorType, TimeSpan elapsed)
+    private static void RecordIstio(IstioMetrics istio, HttpRequestMessage request, HttpResponseMessage? response, EndpointModel? answered, int statusCode, string? errorType, TimeSpan elapsed)
     {
-        var endpoint = response is null || response.Headers.Contains(LocalReplyHeader) || !request.Options.TryGetValue(AnsweringEndpoint, out var answering) ? null : answering;
+        var endpoint = response is null || response.Headers.Contains(LocalReplyHeader) ? null
+            : answered ?? (request.Options.TryGetValue(AnsweringEndpoint, out var last) ? last : null);
         var requestBytes = request.Content is null ? 0 : request.Content.Headers.ContentLength ?? -1;
         long responseBytes = response is null || HasNoBody(request.Method, statusCode) ? 0 : response.Content.Headers.ContentLength ?? -1;
         var pending = istio.Record(request.RequestUri!.IdnHost, "http", endpoint, statusCode, null, IstioFlags(errorType), elapsed, new IstioSizes(requestBytes, responseBytes), responsePending: response is not null);

@@ -28,6 +28,35 @@ public class MeshStateTests
     }
 
     [Test]
+    public void Reload_EndpointWorkloadChanged_EndpointGetsANewModelWithTheWorkload()
+    {
+        // Arrange: a Pod relabelled in place keeps its address; its workload (Istio's metric labels) changes.
+        var initial = ReloadableConfiguration.Backend(5001, 5002);
+        initial.Add(new("Mesh:Services:backend:Endpoints:0:Workload:Name", "backend-v1"));
+        initial.Add(new("Mesh:Services:backend:Endpoints:0:Workload:Version", "v1"));
+        var configuration = new ReloadableConfiguration(initial);
+        using var provider = configuration.Services().BuildServiceProvider();
+        var state = provider.GetRequiredService<MeshState>();
+        var first = state.Current.Clusters["backend"].Endpoints;
+
+        // Act
+        var next = ReloadableConfiguration.Backend(5001, 5002);
+        next.Add(new("Mesh:Services:backend:Endpoints:0:Workload:Name", "backend-v1"));
+        next.Add(new("Mesh:Services:backend:Endpoints:0:Workload:Version", "v2"));
+        configuration.Replace(next);
+        var second = state.Current.Clusters["backend"].Endpoints;
+
+        // Assert
+        Assert.Multiple(() =>
+        {
+            Assert.That(first[0].Workload, Is.EqualTo(new EndpointWorkload { Name = "backend-v1", Version = "v1" }));
+            Assert.That(second[0].Workload, Is.EqualTo(new EndpointWorkload { Name = "backend-v1", Version = "v2" }));
+            Assert.That(second[0].State, Is.SameAs(first[0].State), "the runtime state stays with the address");
+            Assert.That(second[1], Is.SameAs(first[1]), "5002 did not change");
+        });
+    }
+
+    [Test]
     public void Reload_OneEndpointChanged_UnchangedEndpointsKeepTheirModels()
     {
         // Arrange: the model of an unchanged endpoint is reused (no URI parse, no labels frozen again on a large update).
@@ -260,7 +289,7 @@ public class MeshStateTests
         // Assert
         string[] expected =
         [
-            "Mesh:Services:backend:Endpoints[0]:Wieght: unknown setting; valid settings here are Address, Health, Labels, Locality, Weight",
+            "Mesh:Services:backend:Endpoints[0]:Wieght: unknown setting; valid settings here are Address, Health, Labels, Locality, Weight, Workload",
             "Mesh:Services:backend:Endpoints[1]:Address = 'http://127.0.0.1:5001': duplicates Endpoints[0]; list each endpoint once and use Weight for a larger share",
         ];
         Assert.That(exception!.Errors, Is.EqualTo(expected));

@@ -31,6 +31,7 @@ public class MeshHttpHandlerBenchmarks
 {
     private const string Sync = "SyncTransport";
     private const string Async = "AsyncTransport";
+    private const string Streamed = "StreamedBody";
 
     private ServiceProvider? _services;
     private MeterListener? _listener;
@@ -47,6 +48,27 @@ public class MeshHttpHandlerBenchmarks
     public void SetupMeshWithMetrics()
     {
         _invoker = CreateMeshInvoker(new MeshHttpOptions(), new CompletedTransport());
+        ListenToMeshMetrics();
+    }
+
+    [GlobalSetup(Target = nameof(Mesh_IstioMetricsOn))]
+    public void SetupMeshWithIstioMetrics()
+    {
+        _invoker = CreateMeshInvoker(new MeshHttpOptions(), new CompletedTransport(), istio: true);
+        ListenToMeshMetrics();
+    }
+
+    [GlobalSetup(Target = nameof(Mesh_MetricsOn_StreamedBody))]
+    public void SetupMeshWithMetricsStreamedBody()
+    {
+        _invoker = CreateMeshInvoker(new MeshHttpOptions(), new StreamedBodyTransport());
+        ListenToMeshMetrics();
+    }
+
+    [GlobalSetup(Target = nameof(Mesh_IstioMetricsOn_StreamedBody))]
+    public void SetupMeshWithIstioMetricsStreamedBody()
+    {
+        _invoker = CreateMeshInvoker(new MeshHttpOptions(), new StreamedBodyTransport(), istio: true);
         ListenToMeshMetrics();
     }
 
@@ -82,12 +104,12 @@ public class MeshHttpHandlerBenchmarks
 
     private void ListenToMeshMetrics()
     {
-        // Enables both request instruments, as an OpenTelemetry exporter subscribed to "Mesh" would.
+        // Enables the request instruments (and Istio's, when registered), as an OpenTelemetry exporter subscribed to "Mesh.*" would.
         _listener = new MeterListener
         {
             InstrumentPublished = static (instrument, listener) =>
             {
-                if (instrument.Meter.Name == MeshTelemetry.Name)
+                if (instrument.Meter.Name is MeshTelemetry.Name or IstioMetrics.Name)
                 {
                     listener.EnableMeasurementEvents(instrument);
                 }
@@ -127,6 +149,21 @@ public class MeshHttpHandlerBenchmarks
     [Benchmark]
     [BenchmarkCategory(Sync)]
     public Task<HttpResponseMessage> Mesh_MetricsOn() => _invoker.SendAsync(CreateRequest(), CancellationToken.None);
+
+    /// <summary>Metrics on, with Istio's standard metrics (<c>AddIstioMetrics</c>) recorded too; the answer's body length is known.</summary>
+    [Benchmark]
+    [BenchmarkCategory(Sync)]
+    public Task<HttpResponseMessage> Mesh_IstioMetricsOn() => _invoker.SendAsync(CreateRequest(), CancellationToken.None);
+
+    /// <summary>Metrics on; each answer is a new response whose body has no known length (the baseline of the next).</summary>
+    [Benchmark]
+    [BenchmarkCategory(Streamed)]
+    public async Task Mesh_MetricsOn_StreamedBody() => await ReadAndDisposeAsync().ConfigureAwait(false);
+
+    /// <summary>As <see cref="Mesh_MetricsOn_StreamedBody"/> with Istio's metrics: the body is counted as it is read, for <c>istio_response_bytes</c>.</summary>
+    [Benchmark]
+    [BenchmarkCategory(Streamed)]
+    public async Task Mesh_IstioMetricsOn_StreamedBody() => await ReadAndDisposeAsync().ConfigureAwait(false);
 
     /// <summary>Metrics on (as <see cref="Mesh_MetricsOn"/>) and OpenTelemetry tracing of the mesh's sources with every trace sampled out (<c>AlwaysOffSampler</c>, no exporter).</summary>
     [Benchmark]
@@ -171,17 +208,34 @@ public class MeshHttpHandlerBenchmarks
         return request;
     }
 
-    private HttpMessageInvoker CreateMeshInvoker(MeshHttpOptions options, HttpMessageHandler transport, Action<Mesh.Configuration.MeshOptions>? configure = null)
+    private async Task ReadAndDisposeAsync()
+    {
+        using var response = await _invoker.SendAsync(CreateRequest(), CancellationToken.None).ConfigureAwait(false);
+        using var body = await response.Content.ReadAsStreamAsync().ConfigureAwait(false);
+        while (body.Read(_readBuffer) > 0)
+        {
+        }
+    }
+
+    private readonly byte[] _readBuffer = new byte[256];
+
+    private HttpMessageInvoker CreateMeshInvoker(MeshHttpOptions options, HttpMessageHandler transport, Action<Mesh.Configuration.MeshOptions>? configure = null, bool istio = false)
     {
         var services = new ServiceCollection();
         services.AddLogging();
-        services.AddMesh(configure ?? MeshFixture.Configure);
+        var mesh = services.AddMesh(configure ?? MeshFixture.Configure);
+        if (istio)
+        {
+            mesh.AddIstioMetrics();
+        }
+
         _services = services.BuildServiceProvider();
         var handler = new MeshHttpHandler(
             _services.GetRequiredService<MeshState>(),
             _services.GetRequiredService<MeshTelemetry>(),
             options,
-            TimeProvider.System)
+            TimeProvider.System,
+            istio: _services.GetService<IstioMetrics>())
         {
             InnerHandler = transport,
         };
@@ -194,6 +248,20 @@ public class MeshHttpHandlerBenchmarks
         private readonly Task<HttpResponseMessage> _response = Task.FromResult(new HttpResponseMessage(HttpStatusCode.OK));
 
         protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) => _response;
+    }
+
+    /// <summary>Answers 200 at once with a new response whose 100-byte body has no known length (as a chunked answer).</summary>
+    private sealed class StreamedBodyTransport : HttpMessageHandler
+    {
+        private static readonly byte[] Body = new byte[100];
+
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
+            Task.FromResult(new HttpResponseMessage(HttpStatusCode.OK) { Content = new StreamContent(new UnknownLengthStream(Body)) });
+
+        private sealed class UnknownLengthStream(byte[] body) : MemoryStream(body, writable: false)
+        {
+            public override bool CanSeek => false;
+        }
     }
 
     /// <summary>Answers 200 after yielding to the thread pool, so that the handlers above it complete asynchronously.</summary>

@@ -383,7 +383,7 @@ internal sealed class MeshSnapshotBuilder
     private static bool IsSame(EndpointModel model, EndpointOptions endpoint)
     {
         if (model.Weight != endpoint.Weight || model.Health != endpoint.Health || !string.Equals(model.Locality, endpoint.Locality, StringComparison.Ordinal)
-            || model.Labels.Count != endpoint.Labels.Count)
+            || model.Labels.Count != endpoint.Labels.Count || model.Workload != endpoint.Workload)
         {
             return false;
         }

@@ -116,14 +116,15 @@ public class MeshConfigurationReaderTests
         Assert.That(build.Errors, Is.Empty);
     }
 
-    [TestCase("Mesh:Services:backend:Endpoints:0:Wieght", "2", "Mesh:Services:backend:Endpoints[0]:Wieght: unknown setting; valid settings here are Address, Health, Labels, Locality, Weight")]
+    [TestCase("Mesh:Services:backend:Endpoints:0:Wieght", "2", "Mesh:Services:backend:Endpoints[0]:Wieght: unknown setting; valid settings here are Address, Health, Labels, Locality, Weight, Workload")]
     [TestCase("Mesh:Sevices:backend:Endpoints:0:Address", "http://127.0.0.1:5001", "Mesh:Sevices: unknown setting; valid settings here are Clusters, Services")]
     [TestCase("Mesh:Services:backend:LoadBalancer:Polcy", "Random", "Mesh:Services:backend:LoadBalancer:Polcy: unknown setting; valid settings here are ConsistentHash, Policy")]
     [TestCase("Mesh:Services:backend:LoadBalancer:ConsistentHash:Header", "x", "Mesh:Services:backend:LoadBalancer:ConsistentHash:Header: unknown setting; valid settings here are HttpCookieName, HttpHeaderName, HttpQueryParameterName, MaximumRingSize, MinimumRingSize, TableSize")]
     [TestCase("Mesh:Services:backend:Routes:0:Match:0:Uri", "/api", "Mesh:Services:backend:Routes[0]:Match[0]:Uri: unknown setting; valid settings here are Headers, Method, Path, PathPrefix, PathRegex, QueryParams")]
     [TestCase("Mesh:Services:backend:Routes:0:Match:0:Headers:x-a:Equals", "1", "Mesh:Services:backend:Routes[0]:Match[0]:Headers:x-a:Equals: unknown setting; valid settings here are Absent, Exact, IgnoreCase, Prefix, Present, Regex, Suffix")]
     [TestCase("Mesh:Services:backend:Routes:0:Destinations:0:Service", "v1", "Mesh:Services:backend:Routes[0]:Destinations[0]:Service: unknown setting; valid settings here are Cluster, Host, Subset, Weight")]
-    [TestCase("Mesh:Clusters:c1:Endpoints:0:Adress", "http://127.0.0.1:5001", "Mesh:Clusters:c1:Endpoints[0]:Adress: unknown setting; valid settings here are Address, Health, Labels, Locality, Weight")]
+    [TestCase("Mesh:Clusters:c1:Endpoints:0:Adress", "http://127.0.0.1:5001", "Mesh:Clusters:c1:Endpoints[0]:Adress: unknown setting; valid settings here are Address, Health, Labels, Locality, Weight, Workload")]
+    [TestCase("Mesh:Clusters:c1:Endpoints:0:Workload:App_Name", "orders", "Mesh:Clusters:c1:Endpoints[0]:Workload:App_Name: unknown setting; valid settings here are App, Cluster, Name, Namespace, Version")]
     public void Read_UnknownSetting_ReportedWithPathAndValidSettings(string key, string value, string expected)
     {
         // Arrange
@@ -201,7 +202,7 @@ public class MeshConfigurationReaderTests
         // Assert
         Assert.That(options.ReadErrors, Is.EquivalentTo(new[]
         {
-            $"{Endpoint0}:Wieght: unknown setting; valid settings here are Address, Health, Labels, Locality, Weight",
+            $"{Endpoint0}:Wieght: unknown setting; valid settings here are Address, Health, Labels, Locality, Weight, Workload",
             "Mesh:Services:backend:Endpoints[1]:Weight = 'abc': must be a whole number",
             "Mesh:Services:backend:LoadBalancer:Bias: unknown setting; valid settings here are ConsistentHash, Policy",
         }));
