@@ -192,7 +192,7 @@ internal sealed class XdsBootstrapReader
             uri = uriElement.GetString();
         }
 
-        var credentials = ReadChannelCredentials(element, path);
+        var credentials = ReadChannelCredentials(element, path, out var rootsPem);
         var features = ReadServerFeatures(element, path);
         if (uri is null || credentials is null)
         {
@@ -205,11 +205,12 @@ internal sealed class XdsBootstrapReader
             return null;
         }
 
-        return new XdsServerConfig(uri, address!, credentials.Value, features);
+        return new XdsServerConfig(uri, address!, credentials.Value, features) { RootCertificatesPem = rootsPem };
     }
 
-    private XdsChannelCredentials? ReadChannelCredentials(JsonElement server, string path)
+    private XdsChannelCredentials? ReadChannelCredentials(JsonElement server, string path, out string? rootsPem)
     {
+        rootsPem = null;
         path += ".channel_creds";
         if (!server.TryGetProperty("channel_creds", out var array) || array.ValueKind == JsonValueKind.Null)
         {
@@ -242,6 +243,7 @@ internal sealed class XdsBootstrapReader
                 case "insecure":
                     return XdsChannelCredentials.Insecure;
                 case "tls":
+                    rootsPem = ReadTlsConfig(entry, entryPath);
                     return XdsChannelCredentials.Tls;
                 default:
                     seen.Add($"'{type}'");
@@ -249,8 +251,77 @@ internal sealed class XdsBootstrapReader
             }
         }
 
-        _errors.Add($"{path}: no supported type among {string.Join(", ", seen)}; supported: 'insecure' (plaintext HTTP/2), 'tls' (TLS with the system trust store)");
+        _errors.Add($"{path}: no supported type among {string.Join(", ", seen)}; supported: 'insecure' (plaintext HTTP/2), 'tls' (TLS; the system trust store, or config.ca_certificate_file)");
         return null;
+    }
+
+    /// <summary>
+    /// gRFC A65's <c>tls</c> config: <c>ca_certificate_file</c>, the PEM roots the server's certificate must chain to
+    /// (read now, so a missing or broken file fails the bootstrap); without it the system trust store. Client
+    /// certificates to the server (<c>certificate_file</c>, <c>private_key_file</c>) are not supported and rejected.
+    /// </summary>
+    private string? ReadTlsConfig(JsonElement entry, string entryPath)
+    {
+        if (!entry.TryGetProperty("config", out var config) || config.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+
+        if (config.ValueKind != JsonValueKind.Object)
+        {
+            _errors.Add($"{entryPath}.config: must be an object, e.g. {{\"ca_certificate_file\": \"/etc/mesh/root-cert.pem\"}}");
+            return null;
+        }
+
+        foreach (var name in (ReadOnlySpan<string>)["certificate_file", "private_key_file"])
+        {
+            if (config.TryGetProperty(name, out _))
+            {
+                _errors.Add($"{entryPath}.config.{name}: client certificates to the xDS server are not supported; remove certificate_file and private_key_file (the server authenticates callers by their bearer token)");
+            }
+        }
+
+        if (!config.TryGetProperty("ca_certificate_file", out var file) || file.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+
+        if (file.ValueKind != JsonValueKind.String || string.IsNullOrWhiteSpace(file.GetString()))
+        {
+            _errors.Add($"{entryPath}.config.ca_certificate_file: must be the path of a PEM file of root certificates");
+            return null;
+        }
+
+        var path = file.GetString()!;
+        string pem;
+        try
+        {
+            pem = File.ReadAllText(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
+        {
+            _errors.Add($"{entryPath}.config.ca_certificate_file = '{path}': cannot be read ({e.Message}); give the PEM file of the roots the xDS server's certificate chains to (the mesh's root-cert.pem)");
+            return null;
+        }
+
+        var roots = new System.Security.Cryptography.X509Certificates.X509Certificate2Collection();
+        try
+        {
+            roots.ImportFromPem(pem);
+        }
+        catch (System.Security.Cryptography.CryptographicException e)
+        {
+            _errors.Add($"{entryPath}.config.ca_certificate_file = '{path}': is not a PEM file of certificates ({e.Message})");
+            return null;
+        }
+
+        if (roots.Count == 0)
+        {
+            _errors.Add($"{entryPath}.config.ca_certificate_file = '{path}': holds no certificate; give the PEM file of the mesh's root certificate");
+            return null;
+        }
+
+        return pem;
     }
 
     private List<string> ReadServerFeatures(JsonElement server, string path)

@@ -19,7 +19,7 @@ internal static class XdsChannelFactory
     {
         ArgumentNullException.ThrowIfNull(server);
         // The ADS stream is one long call: a single connection, never idled out; TLS (https) validates the
-        // server against the system trust store.
+        // server against the bootstrap's ca_certificate_file, else the system trust store.
         var handler = new SocketsHttpHandler
         {
             EnableMultipleHttp2Connections = false,
@@ -29,6 +29,11 @@ internal static class XdsChannelFactory
             PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
             ConnectTimeout = ConnectTimeout,
         };
+        if (server.Credentials == XdsChannelCredentials.Tls && server.RootCertificatesPem is { } roots)
+        {
+            Identity.PrivateRootTrust.Apply(handler, roots);
+        }
+
         return GrpcChannel.ForAddress(server.Address, new GrpcChannelOptions
         {
             HttpHandler = handler,

@@ -6,7 +6,7 @@ internal enum XdsChannelCredentials
     /// <summary><c>insecure</c>: plaintext HTTP/2 (h2c).</summary>
     Insecure,
 
-    /// <summary><c>tls</c>: TLS, the server certificate validated against the system trust store.</summary>
+    /// <summary><c>tls</c>: TLS, the server certificate validated against the system trust store or <see cref="XdsServerConfig.RootCertificatesPem"/>.</summary>
     Tls,
 }
 
@@ -40,6 +40,9 @@ internal sealed class XdsServerConfig
     public Uri Address { get; }
 
     public XdsChannelCredentials Credentials { get; }
+
+    /// <summary>The roots of <c>channel_creds[].config.ca_certificate_file</c> (gRFC A65), as PEM; <see langword="null"/> for the system trust store.</summary>
+    public string? RootCertificatesPem { get; init; }
 
     /// <summary>The <c>server_features</c>, as written.</summary>
     public IReadOnlyList<string> ServerFeatures { get; }

@@ -35,9 +35,10 @@ public static class WorkloadIdentityMeshBuilderExtensions
         {
             var options = sp.GetRequiredService<IOptions<WorkloadIdentityOptions>>().Value;
             var loggers = sp.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance;
+            // Without a root file, the roots the bootstrap trusts for the control plane are the mesh's roots.
             var roots = options.RootCertificateFile is { } file
                 ? WorkloadIdentityOptionsValidator.ReadRoots(file, out var error) ?? throw new InvalidOperationException($"WorkloadIdentity:RootCertificateFile = '{file}': {error}")
-                : null;
+                : options.CaAddress is null ? BootstrapServer(sp, options, loggers).RootCertificatesPem : null;
             return new RotatingIdentityProvider(
                 sp.GetRequiredService<CaCertificateSigner>(),
                 new RotatingIdentityProviderOptions
@@ -66,9 +67,10 @@ public static class WorkloadIdentityMeshBuilderExtensions
             }
             else
             {
-                // The CA is served next to xDS by default, as istiod serves both on one port.
-                var json = options.Bootstrap ?? sp.GetService<IOptions<XdsOptions>>()?.Value.Bootstrap;
-                address = XdsBootstrap.Load(json, logger: loggers.CreateLogger<XdsBootstrap>()).Servers[0].Address;
+                // The CA is served next to xDS by default, as istiod serves both on one port, and is trusted as xDS is.
+                var server = BootstrapServer(sp, options, loggers);
+                address = server.Address;
+                roots ??= server.RootCertificatesPem;
             }
 
             return CaCertificateSigner.Create(address, options, roots, loggers);
@@ -89,4 +91,8 @@ public static class WorkloadIdentityMeshBuilderExtensions
         services.AddSingleton<IValidateOptions<WorkloadIdentityOptions>, WorkloadIdentityOptionsValidator>();
         return builder;
     }
+
+    /// <summary>The first xDS server of the identity's bootstrap (its own, or the xDS client's).</summary>
+    private static XdsServerConfig BootstrapServer(IServiceProvider services, WorkloadIdentityOptions options, ILoggerFactory loggers) =>
+        XdsBootstrap.Load(options.Bootstrap ?? services.GetService<IOptions<XdsOptions>>()?.Value.Bootstrap, logger: loggers.CreateLogger<XdsBootstrap>()).Servers[0];
 }

@@ -1,5 +1,3 @@
-using System.Net.Security;
-using System.Security.Cryptography.X509Certificates;
 using Grpc.Core;
 using Grpc.Net.Client;
 using Istio.V1.Auth;
@@ -76,9 +74,7 @@ internal sealed class CaCertificateSigner : ICertificateSigner, IDisposable
         };
         if (address.Scheme == Uri.UriSchemeHttps && rootsPem is not null)
         {
-            var roots = new X509Certificate2Collection();
-            roots.ImportFromPem(rootsPem);
-            handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, chain, errors) => IsTrusted(certificate, chain, errors, roots);
+            PrivateRootTrust.Apply(handler, rootsPem);
         }
 
         var channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions { HttpHandler = handler, DisposeHttpClient = true, LoggerFactory = loggerFactory });
@@ -178,29 +174,5 @@ internal sealed class CaCertificateSigner : ICertificateSigner, IDisposable
         }
 
         return false;
-    }
-
-    private static bool IsTrusted(X509Certificate? certificate, X509Chain? presented, SslPolicyErrors errors, X509Certificate2Collection roots)
-    {
-        // The host name is checked by TLS as usual; only the roots are the mesh's instead of the system's.
-        if (certificate is null || (errors & (SslPolicyErrors.RemoteCertificateNotAvailable | SslPolicyErrors.RemoteCertificateNameMismatch)) != 0)
-        {
-            return false;
-        }
-
-        using var chain = new X509Chain();
-        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        chain.ChainPolicy.CustomTrustStore.AddRange(roots);
-        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        chain.ChainPolicy.DisableCertificateDownloads = true;
-        if (presented is not null)
-        {
-            foreach (var element in presented.ChainElements)
-            {
-                chain.ChainPolicy.ExtraStore.Add(element.Certificate);
-            }
-        }
-
-        return chain.Build(certificate as X509Certificate2 ?? X509CertificateLoader.LoadCertificate(certificate.GetRawCertData()));
     }
 }

@@ -49,8 +49,10 @@ public sealed class WorkloadIdentityOptions
 
     /// <summary>
     /// A PEM file with the mesh's root certificate(s): the trust bundle, and the roots the CA's TLS certificate is
-    /// checked against. When <see langword="null"/>, the root the CA returns with each certificate is trusted as is
-    /// (trust on first use, with a warning) and an https CA is checked against the system trust store.
+    /// checked against. When <see langword="null"/> and the CA is the bootstrap's xDS server, the roots of its
+    /// <c>tls</c> channel credentials (<c>config.ca_certificate_file</c>) when given; otherwise the root the CA returns
+    /// with each certificate is trusted as is (trust on first use, with a warning) and an https CA is checked against
+    /// the system trust store.
     /// </summary>
     public string? RootCertificateFile { get; set; }
 

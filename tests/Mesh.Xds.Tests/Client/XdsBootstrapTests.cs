@@ -178,6 +178,76 @@ public class XdsBootstrapTests
     }
 
     [Test]
+    public void Parse_TlsCredentialsWithCaCertificateFile_KeepsTheRoots()
+    {
+        // Arrange: gRFC A65's tls config, the mesh's root in a file.
+        var pki = Mesh.Testing.TestPki.Create();
+        var file = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllText(file, pki.RootPem);
+            var json = $$"""{ "xds_servers": [ { "server_uri": "cp:15012", "channel_creds": [ { "type": "tls", "config": { "ca_certificate_file": "{{file.Replace("\\", "\\\\", StringComparison.Ordinal)}}", "refresh_interval": "600s" } } ] } ] }""";
+
+            // Act
+            var server = XdsBootstrap.Parse(json, "test").Servers[0];
+
+            // Assert
+            Assert.Multiple(() =>
+            {
+                Assert.That(server.Address, Is.EqualTo(new Uri("https://cp:15012")));
+                Assert.That(server.RootCertificatesPem, Is.EqualTo(pki.RootPem));
+            });
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Test]
+    public void Parse_TlsCredentialsWithoutConfig_UsesTheSystemTrustStore()
+    {
+        var server = XdsBootstrap.Parse("""{ "xds_servers": [ { "server_uri": "cp:443", "channel_creds": [ { "type": "tls" } ] } ] }""", "test").Servers[0];
+
+        Assert.That(server.RootCertificatesPem, Is.Null);
+    }
+
+    [TestCase("""{ "ca_certificate_file": "/nonexistent/root-cert.pem" }""", "xds_servers[0].channel_creds[0].config.ca_certificate_file = '/nonexistent/root-cert.pem': cannot be read")]
+    [TestCase("""{ "ca_certificate_file": "" }""", "xds_servers[0].channel_creds[0].config.ca_certificate_file: must be the path of a PEM file of root certificates")]
+    [TestCase("""{ "ca_certificate_file": "r.pem", "certificate_file": "c.pem", "private_key_file": "k.pem" }""", "xds_servers[0].channel_creds[0].config.certificate_file: client certificates to the xDS server are not supported")]
+    [TestCase("\"r.pem\"", "xds_servers[0].channel_creds[0].config: must be an object")]
+    public void Parse_InvalidTlsConfig_NamesTheFieldAndTheFix(string config, string expectedStart)
+    {
+        // Arrange
+        var json = $$"""{ "xds_servers": [ { "server_uri": "cp:15012", "channel_creds": [ { "type": "tls", "config": {{config}} } ] } ] }""";
+
+        // Act
+        var e = Assert.Throws<XdsBootstrapException>(() => XdsBootstrap.Parse(json, "test"))!;
+
+        // Assert
+        Assert.That(e.Errors, Has.Some.StartsWith(expectedStart), string.Join(Environment.NewLine, e.Errors));
+    }
+
+    [Test]
+    public void Parse_CaCertificateFileWithoutCertificates_IsRejected()
+    {
+        var file = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllText(file, "not a certificate\n");
+            var json = $$"""{ "xds_servers": [ { "server_uri": "cp:15012", "channel_creds": [ { "type": "tls", "config": { "ca_certificate_file": "{{file}}" } } ] } ] }""";
+
+            var e = Assert.Throws<XdsBootstrapException>(() => XdsBootstrap.Parse(json, "test"))!;
+
+            Assert.That(e.Errors, Has.Some.Contains("holds no certificate; give the PEM file of the mesh's root certificate"), string.Join(Environment.NewLine, e.Errors));
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Test]
     public void Parse_FileWatcherProviders_ReadsEveryInstance()
     {
         // Arrange
