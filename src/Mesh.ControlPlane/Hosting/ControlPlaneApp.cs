@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Security;
 using Mesh.ControlPlane.Configuration;
 using Mesh.ControlPlane.Configuration.Kubernetes;
 using Mesh.ControlPlane.Configuration.Manifests;
@@ -13,6 +14,7 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -112,7 +114,8 @@ public sealed class ControlPlaneApp : IAsyncDisposable
         var host = new ControlPlaneHost(store, cache, loggerFactory.CreateLogger<ControlPlaneHost>(), TimeProvider.System, options.Debounce, options.MaxDebounce, telemetry, options.Ca.TrustDomain, options.ClusterId);
 
         var xdsBuilder = WebApplication.CreateSlimBuilder();
-        Configure(xdsBuilder, loggerFactory, options.XdsListen, HttpProtocols.Http2);
+        var serving = options.XdsTls ? CreateServingCertificate(options, certificateAuthority!.Authority, loggerFactory) : null;
+        Configure(xdsBuilder, loggerFactory, options.XdsListen, HttpProtocols.Http2, serving);
         xdsBuilder.Services.AddSingleton(cache);
         xdsBuilder.Services.AddGrpc();
         xdsBuilder.Services.AddXdsServer();
@@ -184,14 +187,38 @@ public sealed class ControlPlaneApp : IAsyncDisposable
         : options.KubeconfigPath is { } path ? KubernetesClientConfiguration.BuildConfigFromConfigFile(path)
         : null;
 
-    private static void Configure(WebApplicationBuilder builder, ILoggerFactory loggerFactory, string listen, HttpProtocols protocols)
+    private static void Configure(WebApplicationBuilder builder, ILoggerFactory loggerFactory, string listen, HttpProtocols protocols, ServingCertificate? tls = null)
     {
         var endpoint = IPEndPoint.Parse(listen);
         builder.Logging.ClearProviders();
         builder.Services.AddSingleton(loggerFactory);
         builder.Services.AddSingleton<IHostLifetime, EmbeddedHostLifetime>();
-        builder.WebHost.UseKestrel(o => o.Listen(endpoint, l => l.Protocols = protocols));
+        builder.WebHost.UseKestrel(o => o.Listen(endpoint, l =>
+        {
+            l.Protocols = protocols;
+            if (tls is not null)
+            {
+                // The certificate context is read per handshake, so a renewed certificate applies to the next connection.
+                l.UseHttps(new TlsHandshakeCallbackOptions
+                {
+                    OnConnection = _ => ValueTask.FromResult(new SslServerAuthenticationOptions
+                    {
+                        ServerCertificateContext = tls.Current,
+                        ApplicationProtocols = [SslApplicationProtocol.Http2],
+                    }),
+                });
+            }
+        }));
         builder.WebHost.UseShutdownTimeout(TimeSpan.FromSeconds(5));
+    }
+
+    /// <summary>The xDS port's certificate: the configured DNS names (or the defaults) and the listen address when it is a specific one.</summary>
+    private static ServingCertificate CreateServingCertificate(ControlPlaneOptions options, CertificateAuthority authority, ILoggerFactory loggerFactory)
+    {
+        var listen = IPEndPoint.Parse(options.XdsListen).Address;
+        IReadOnlyList<IPAddress> addresses = listen.Equals(IPAddress.Any) || listen.Equals(IPAddress.IPv6Any) ? [IPAddress.Loopback, IPAddress.IPv6Loopback] : [listen];
+        var names = options.XdsTlsNames.Count > 0 ? options.XdsTlsNames : ControlPlaneOptions.DefaultXdsTlsNames;
+        return new ServingCertificate(authority, names, addresses, TimeProvider.System, loggerFactory.CreateLogger<ServingCertificate>());
     }
 
     private static async Task<WebApplication> StartServer(WebApplication app, CancellationToken cancellationToken)

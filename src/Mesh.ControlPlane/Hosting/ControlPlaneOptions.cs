@@ -30,6 +30,15 @@ public sealed class ControlPlaneOptions
     /// <summary>The admin (HTTP/1.1) address, <c>IP:PORT</c>; port 0 picks a free one.</summary>
     public string AdminListen { get; set; } = DefaultAdminListen;
 
+    /// <summary>The DNS names the xDS port's TLS certificate is for when none are given: the Service in <c>deploy/</c>, and localhost.</summary>
+    public static readonly IReadOnlyList<string> DefaultXdsTlsNames = ["mesh-control-plane.mesh-system.svc", "localhost"];
+
+    /// <summary>Serve the xDS and CA port with TLS, with a certificate the control plane's CA issues to itself (needs the CA).</summary>
+    public bool XdsTls { get; set; }
+
+    /// <summary>The DNS names of the xDS port's certificate; <see cref="DefaultXdsTlsNames"/> when empty. The listen address is added as an IP name.</summary>
+    public List<string> XdsTlsNames { get; } = [];
+
     /// <summary>The cluster the workloads run in (Istio's cluster ID), named in the endpoints' telemetry metadata.</summary>
     public string ClusterId { get; set; } = Translation.XdsTranslator.DefaultClusterId;
 
@@ -74,6 +83,8 @@ public sealed class ControlPlaneOptions
                     case "--ca-secret": SetSecret(options.Ca, Value()); break;
                     case "--trust-domain": options.Ca.TrustDomain = Value(); break;
                     case "--cluster-id": options.ClusterId = Value(); break;
+                    case "--xds-tls": options.XdsTls = true; break;
+                    case "--xds-tls-names": options.XdsTlsNames.AddRange(Value().Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)); break;
                     case "--ca-default-ttl": options.Ca.DefaultTtl = Duration(arg, Value()); break;
                     case "--ca-max-ttl": options.Ca.MaxTtl = Duration(arg, Value()); break;
                     case "--ca-token-audiences": SetAudiences(options.Ca, Value()); break;
@@ -117,7 +128,7 @@ public sealed class ControlPlaneOptions
     }
 
     /// <summary>The command line's summary.</summary>
-    public const string Usage = "Usage: Mesh.ControlPlane --manifests DIR [--kubeconfig FILE | --in-cluster] [--xds-listen 127.0.0.1:18000] [--admin-listen 127.0.0.1:18001] [--cluster-id Kubernetes] "
+    public const string Usage = "Usage: Mesh.ControlPlane --manifests DIR [--kubeconfig FILE | --in-cluster] [--xds-listen 127.0.0.1:18000] [--admin-listen 127.0.0.1:18001] [--xds-tls [--xds-tls-names NAMES]] [--cluster-id Kubernetes] "
                                 + "[--ca [--ca-dir DIR | --ca-secret [NAMESPACE/]NAME] [--trust-domain cluster.local] [--ca-default-ttl 24h] [--ca-max-ttl 90d] "
                                 + "[--bootstrap-tokens FILE | --insecure-dev-identities] [--ca-token-audiences istio-ca]] (--help explains each)";
 
@@ -134,6 +145,12 @@ public sealed class ControlPlaneOptions
           --xds-listen IP:PORT          the xDS gRPC address (default 127.0.0.1:18000; port 0 picks one)
           --admin-listen IP:PORT        the admin HTTP address (default 127.0.0.1:18001): /healthz, /readyz,
                                         /debug/config_dump, /debug/clients, /metrics, /ca/root-cert.pem (with --ca)
+          --xds-tls                     serve the xDS and CA port with TLS, with a certificate the CA issues to the
+                                        control plane itself (renewed at half its 24 h life; needs --ca); clients trust
+                                        the mesh's root: bootstrap channel_creds [{"type": "tls", "config":
+                                        {"ca_certificate_file": "root-cert.pem"}}]
+          --xds-tls-names NAMES         the certificate's DNS names, comma-separated (default
+                                        mesh-control-plane.mesh-system.svc,localhost); the listen IP is added
 
         Telemetry:
           --cluster-id NAME             the cluster the workloads run in, sent in each endpoint's workload metadata
@@ -176,6 +193,19 @@ public sealed class ControlPlaneOptions
             if (!IPEndPoint.TryParse(value, out var endpoint) || endpoint.Port is < 0 or > 65535 || !value.Contains(':', StringComparison.Ordinal))
             {
                 return string.Create(CultureInfo.InvariantCulture, $"{name} = {value}: must be IP:PORT, e.g. 127.0.0.1:18000");
+            }
+        }
+
+        if (XdsTls && !Ca.IsEnabled)
+        {
+            return "--xds-tls needs the CA (--ca, --ca-dir or --ca-secret): the xDS port's certificate is issued by the mesh's CA, whose root clients trust";
+        }
+
+        foreach (var name in XdsTlsNames)
+        {
+            if (Uri.CheckHostName(name) != UriHostNameType.Dns)
+            {
+                return $"--xds-tls-names: '{name}' is not a DNS name; give names such as mesh-control-plane.mesh-system.svc (the listen IP is added by itself)";
             }
         }
 

@@ -1,5 +1,6 @@
 using System.Formats.Asn1;
 using System.Globalization;
+using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
@@ -52,6 +53,7 @@ internal sealed class CertificateAuthority : IDisposable
         TimeProvider time)
     {
         Source = source;
+        Intermediates = intermediates;
         _signingCertificate = signingCertificate;
         _key = key;
         _time = time;
@@ -280,32 +282,72 @@ internal sealed class CertificateAuthority : IDisposable
         }
 
         var ttl = requestedTtl == TimeSpan.Zero ? DefaultTtl : requestedTtl;
+        if (IssueLeaf(csr.PublicKey, UriSubjectAltName(identity.Value, critical: true), ttl) is not { } issued)
+        {
+            return CertificateSigningResult.Unavailable($"the CA certificate ({Source}) expired at {_chainNotAfter:u}: the operator must install a new CA certificate");
+        }
+
+        using var leaf = issued.Leaf;
+        var chain = new List<string>(_chainPem.Count + 1) { leaf.ExportCertificatePem() };
+        chain.AddRange(_chainPem);
+        return CertificateSigningResult.Issued(chain, issued.Serial, issued.NotAfter);
+    }
+
+    /// <summary>
+    /// The control plane's own TLS certificate for its xDS and CA port (as istiod's 15012): the DNS names and
+    /// addresses clients dial, a new ECDSA P-256 key, <paramref name="ttl"/> long (never beyond the CA). The
+    /// intermediates to send with it are <see cref="Intermediates"/>.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The CA certificate has expired.</exception>
+    public X509Certificate2 IssueServingCertificate(IReadOnlyList<string> dnsNames, IReadOnlyList<IPAddress> addresses, TimeSpan ttl)
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var names = new SubjectAlternativeNameBuilder();
+        foreach (var name in dnsNames)
+        {
+            names.AddDnsName(name);
+        }
+
+        foreach (var address in addresses)
+        {
+            names.AddIpAddress(address);
+        }
+
+        var issued = IssueLeaf(new CertificateRequest(new X500DistinguishedName(string.Empty), key, HashAlgorithmName.SHA256).PublicKey, names.Build(critical: true), ttl)
+            ?? throw new InvalidOperationException($"the CA certificate ({Source}) expired at {_chainNotAfter:u}: the operator must install a new CA certificate");
+        using var leaf = issued.Leaf;
+        return leaf.CopyWithPrivateKey(key);
+    }
+
+    /// <summary>The certificates a leaf is sent with below the root: the signing certificate when it is an intermediate, and the intermediates above it.</summary>
+    public X509Certificate2Collection Intermediates { get; }
+
+    /// <summary>A leaf for <paramref name="key"/> with the given subject alternative name, or <see langword="null"/> once the CA has expired.</summary>
+    private (X509Certificate2 Leaf, string Serial, DateTimeOffset NotAfter)? IssueLeaf(PublicKey key, X509Extension subjectAltName, TimeSpan ttl)
+    {
         var now = _time.GetUtcNow();
         if (_chainNotAfter <= now)
         {
-            return CertificateSigningResult.Unavailable($"the CA certificate ({Source}) expired at {_chainNotAfter:u}: the operator must install a new CA certificate");
+            return null;
         }
 
         // A leaf never outlives its CA: peers would reject it once the CA expires anyway.
         var notAfter = now + ttl < _chainNotAfter ? now + ttl : _chainNotAfter;
         var notBefore = now - ClockSkew;
-        var request = new CertificateRequest(new X500DistinguishedName(string.Empty), csr.PublicKey, _hash);
+        var request = new CertificateRequest(new X500DistinguishedName(string.Empty), key, _hash);
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyEncipherment, true));
         request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid(ServerAuthOid), new Oid(ClientAuthOid)], false));
 
         // The subject is empty, so the SAN is critical (RFC 5280 4.2.1.6).
-        request.CertificateExtensions.Add(UriSubjectAltName(identity.Value, critical: true));
-        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(csr.PublicKey, false));
+        request.CertificateExtensions.Add(subjectAltName);
+        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(key, false));
         request.CertificateExtensions.Add(_authorityKeyIdentifier);
         var serial = RandomNumberGenerator.GetBytes(16);
 
         // Positive (high bit clear) and a full 16 bytes (first byte non-zero), as DER wants a minimal INTEGER.
         serial[0] = (byte)((serial[0] & 0x7F) | 0x01);
-        using var leaf = request.Create(_signingCertificate.SubjectName, _generator, notBefore, notAfter, serial);
-        var chain = new List<string>(_chainPem.Count + 1) { leaf.ExportCertificatePem() };
-        chain.AddRange(_chainPem);
-        return CertificateSigningResult.Issued(chain, Convert.ToHexString(serial), notAfter);
+        return (request.Create(_signingCertificate.SubjectName, _generator, notBefore, notAfter, serial), Convert.ToHexString(serial), notAfter);
     }
 
     /// <inheritdoc/>

@@ -71,6 +71,21 @@ internal static class CaTestSupport
         return files;
     }
 
+    /// <summary>Whether <paramref name="certificate"/> chains to <paramref name="root"/> alone.</summary>
+    public static bool ChainsTo(X509Certificate? certificate, X509Certificate2 root)
+    {
+        if (certificate is null)
+        {
+            return false;
+        }
+
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.CustomTrustStore.Add(root);
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        return chain.Build(certificate as X509Certificate2 ?? X509CertificateLoader.LoadCertificate(certificate.GetRawCertData()));
+    }
+
     /// <summary>The certificates of a PEM chain.</summary>
     public static X509Certificate2[] Certificates(IEnumerable<string> pems) => [.. pems.Select(static pem => X509Certificate2.CreateFromPem(pem))];
 }
@@ -86,7 +101,14 @@ internal sealed class CaControlPlane : IAsyncDisposable
         App = app;
         _loggerFactory = loggerFactory;
         Logs = logs;
-        _channel = GrpcChannel.ForAddress(app.XdsAddress);
+        // Over TLS (--xds-tls) the port's certificate chains to the CA's root, which this client trusts.
+        var handler = new SocketsHttpHandler();
+        if (app.CertificateAuthority is { } authority)
+        {
+            handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, _) => CaTestSupport.ChainsTo(certificate, authority.Root);
+        }
+
+        _channel = GrpcChannel.ForAddress(app.XdsAddress, new GrpcChannelOptions { HttpHandler = handler });
         Client = new IstioCa.IstioCertificateService.IstioCertificateServiceClient(_channel);
     }
 
@@ -97,7 +119,7 @@ internal sealed class CaControlPlane : IAsyncDisposable
     public IstioCa.IstioCertificateService.IstioCertificateServiceClient Client { get; }
 
     /// <summary>Starts a control plane (an in-memory store, no other source) after <paramref name="configure"/> sets its CA options.</summary>
-    public static async Task<CaControlPlane> StartAsync(Action<ControlPlaneOptions> configure)
+    public static async Task<CaControlPlane> StartAsync(Action<ControlPlaneOptions> configure, IReadOnlyList<ConfigObject>? seed = null)
     {
         var provider = new FakeLoggerProvider();
         var loggerFactory = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Debug).AddFilter("Microsoft", LogLevel.Warning).AddFilter("Grpc", LogLevel.Warning).AddProvider(provider));
@@ -106,7 +128,15 @@ internal sealed class CaControlPlane : IAsyncDisposable
         configure(options);
         if (options.KubeconfigPath is null)
         {
-            options.Store = new ConfigStore();
+            var store = new ConfigStore();
+            if (seed is not null)
+            {
+                store.Register("test");
+                store.Replace("test", seed);
+                store.MarkSynced("test");
+            }
+
+            options.Store = store;
         }
 
         try
