@@ -35,8 +35,9 @@ internal sealed class DemoSecurity : IDisposable
 
     public string FrontendToken => _tokens[FrontendAccount];
 
-    public static string Bootstrap(int xdsPort, string nodeId) =>
-        $$"""{ "xds_servers": [ { "server_uri": "127.0.0.1:{{xdsPort}}", "channel_creds": [ { "type": "insecure" } ] } ], "node": { "id": "{{nodeId}}", "cluster": "{{nodeId}}" } }""";
+    /// <summary>A bootstrap for the control plane's TLS port (--xds-tls), trusting the mesh's root: xDS and the CA both.</summary>
+    public string Bootstrap(int xdsPort, string nodeId) =>
+        $$"""{ "xds_servers": [ { "server_uri": "127.0.0.1:{{xdsPort}}", "channel_creds": [ { "type": "tls", "config": { "ca_certificate_file": {{System.Text.Json.JsonSerializer.Serialize(RootFile)}} } } ] } ], "node": { "id": "{{nodeId}}", "cluster": "{{nodeId}}" } }""";
 
     /// <summary>Fetches the CA's root from the control plane's admin address (public; in a cluster it comes from a ConfigMap).</summary>
     public async Task FetchRootAsync(Uri adminAddress)
@@ -53,11 +54,7 @@ internal sealed class DemoSecurity : IDisposable
     {
         services.AddMesh()
             .AddXds(o => o.Bootstrap = Bootstrap(xdsPort, $"demo-backend-{listeningAddress}"))
-            .AddWorkloadIdentity(o =>
-            {
-                o.Token = _tokens[BackendAccount];
-                o.RootCertificateFile = RootFile;
-            })
+            .AddWorkloadIdentity(o => o.Token = _tokens[BackendAccount])
             .AddXdsServerPolicy(o => o.ListeningAddress = listeningAddress);
         services.AddMeshServer();
     }
@@ -76,11 +73,7 @@ internal sealed class DemoSecurity : IDisposable
                 o.Targets.Add(target);
                 o.Bootstrap = Bootstrap(xdsPort, "demo-intruder");
                 })
-            .AddWorkloadIdentity(o =>
-            {
-                o.Token = _tokens[IntruderAccount];
-                o.RootCertificateFile = RootFile;
-            });
+            .AddWorkloadIdentity(o => o.Token = _tokens[IntruderAccount]);
         builder.Services.AddHttpClient("backend", c => c.BaseAddress = new Uri($"http://{target}")).AddMesh();
         using var intruder = builder.Build();
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));

@@ -61,7 +61,8 @@ if (otelConsole || otlp)
 
 // In xDS mode the control plane is also the mesh's CA: every workload gets its certificate by proving who it is
 // with a bootstrap token, and samples/manifests/security.yaml makes the backends accept only mutual TLS from the
-// frontend's identity.
+// frontend's identity. Its xDS and CA port speaks TLS (--xds-tls); workloads trust it through the mesh's root,
+// fetched once from the admin address and named in their bootstrap.
 using var security = xds ? new DemoSecurity() : null;
 await using var controlPlane = xds
     ? await ControlPlaneApp.StartAsync(new ControlPlaneOptions
@@ -70,6 +71,7 @@ await using var controlPlane = xds
         XdsListen = "127.0.0.1:0",
         AdminListen = "127.0.0.1:0",
         Ca = { Enabled = true, BootstrapTokensFile = security!.TokensFile },
+        XdsTls = true,
     })
     : null;
 if (controlPlane is not null)
@@ -79,13 +81,9 @@ if (controlPlane is not null)
         .AddXds(o =>
         {
             o.Targets.Add(XdsTarget);
-            o.Bootstrap = DemoSecurity.Bootstrap(controlPlane.XdsPort, "demo-frontend");
+            o.Bootstrap = security.Bootstrap(controlPlane.XdsPort, "demo-frontend");
         })
-        .AddWorkloadIdentity(o =>
-        {
-            o.Token = security.FrontendToken;
-            o.RootCertificateFile = security.RootFile;
-        })
+        .AddWorkloadIdentity(o => o.Token = security.FrontendToken)
         .AddIstioMetrics(o =>
         {
             o.SourceWorkload = "frontend";
