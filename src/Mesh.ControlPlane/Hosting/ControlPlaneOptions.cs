@@ -31,7 +31,7 @@ public sealed class ControlPlaneOptions
     public string AdminListen { get; set; } = DefaultAdminListen;
 
     /// <summary>The DNS names the xDS port's TLS certificate is for when none are given: the Service in <c>deploy/</c>, and localhost.</summary>
-    public static readonly IReadOnlyList<string> DefaultXdsTlsNames = ["mesh-control-plane.mesh-system.svc", "localhost"];
+    public static readonly IReadOnlyList<string> DefaultXdsTlsNames = ["mesh-control-plane.mesh-system.svc", "mesh-control-plane.mesh-system.svc.cluster.local", "localhost"];
 
     /// <summary>Serve the xDS and CA port with TLS, with a certificate the control plane's CA issues to itself (needs the CA).</summary>
     public bool XdsTls { get; set; }
@@ -149,8 +149,9 @@ public sealed class ControlPlaneOptions
                                         control plane itself (renewed at half its 24 h life; needs --ca); clients trust
                                         the mesh's root: bootstrap channel_creds [{"type": "tls", "config":
                                         {"ca_certificate_file": "root-cert.pem"}}]
-          --xds-tls-names NAMES         the certificate's DNS names, comma-separated (default
-                                        mesh-control-plane.mesh-system.svc,localhost); the listen IP is added
+          --xds-tls-names NAMES         the certificate's DNS names, comma-separated (default: the Service of
+                                        deploy/, mesh-control-plane.mesh-system.svc[.cluster.local], and
+                                        localhost); the listen IP is added (127.0.0.1 and ::1 for 0.0.0.0)
 
         Telemetry:
           --cluster-id NAME             the cluster the workloads run in, sent in each endpoint's workload metadata

@@ -85,7 +85,10 @@ public sealed class KubernetesDeployManifestsTests
         Assert.Multiple(() =>
         {
             Assert.That(deployment.Spec.Template.Spec.ServiceAccountName, Is.EqualTo("mesh-control-plane"));
-            Assert.That(container.Args, Is.EqualTo(new[] { "--in-cluster", "--xds-listen", "0.0.0.0:18000", "--admin-listen", "0.0.0.0:18001", "--ca", "--ca-secret", "mesh-system/cacerts" }));
+            Assert.That(container.Args, Is.EqualTo(new[] { "--in-cluster", "--xds-listen", "0.0.0.0:18000", "--admin-listen", "0.0.0.0:18001", "--ca", "--ca-secret", "mesh-system/cacerts", "--xds-tls" }));
+            Assert.That(Hosting.ControlPlaneOptions.TryParse([.. container.Args], out var parsed), Is.Null, "the arguments are valid");
+            Assert.That(parsed.XdsTls, Is.True);
+            Assert.That(Hosting.ControlPlaneOptions.DefaultXdsTlsNames, Does.Contain($"{service.Metadata.Name}.{service.Metadata.NamespaceProperty ?? "mesh-system"}.svc.cluster.local"), "the xDS certificate names the Service clients dial");
             Assert.That(container.ReadinessProbe.HttpGet.Path, Is.EqualTo("/readyz"));
             Assert.That(container.LivenessProbe.HttpGet.Path, Is.EqualTo("/healthz"));
             Assert.That(container.ReadinessProbe.HttpGet.Port.Value, Is.EqualTo("http-admin"));
