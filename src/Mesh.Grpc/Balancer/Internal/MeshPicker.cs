@@ -49,7 +49,27 @@ internal sealed class MeshPicker(MeshResolution resolution, ConnectivityView vie
             return PickResult.ForFailure(new Status(StatusCode.Unavailable, cluster.DescribeUnavailability(), new EndpointUnavailableException(cluster.DescribeUnavailability())));
         }
 
+        // No endpoint of the cluster is READY (else the pick was among them): as gRPC's round_robin, calls wait while
+        // another one is still connecting, and fail only once every one has failed.
+        if (view.TryGet(endpoint.Key, out var chosen) && chosen.State == ConnectivityState.TransientFailure && AnyConnecting(cluster))
+        {
+            return PickResult.ForQueue();
+        }
+
         return PickFor(endpoint, resolution.Snapshot.Version, new EndpointCallTracker(cluster, endpoint));
+    }
+
+    private bool AnyConnecting(ClusterModel cluster)
+    {
+        foreach (var candidate in cluster.Candidates)
+        {
+            if (view.TryGet(candidate.Key, out var entry) && entry.State is ConnectivityState.Idle or ConnectivityState.Connecting)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private PickResult PickFor(EndpointModel endpoint, long snapshotVersion, ISubchannelCallTracker? tracker)
