@@ -334,7 +334,7 @@ internal sealed class MeshCallInterceptor : Interceptor, IAttemptTransport<GrpcU
         }
 
         _telemetry.RecordAttemptStarted(path, _target);
-        stream = new TrackedStream(this, cluster, endpoint, start, snapshot.Version, path);
+        stream = new TrackedStream(this, service, route, cluster, endpoint, start, snapshot.Version, path);
         return true;
     }
 
@@ -382,7 +382,7 @@ internal sealed class MeshCallInterceptor : Interceptor, IAttemptTransport<GrpcU
         new(Task.FromException<TResponse>(new RpcException(status)), Task.FromException<Metadata>(new RpcException(status)), () => status, () => Metadata.Empty, static () => { });
 
     /// <summary>A streaming call's single attempt: ended once, when its status is known or it is disposed.</summary>
-    private sealed class TrackedStream(MeshCallInterceptor owner, ClusterModel cluster, EndpointModel endpoint, long start, long snapshotVersion, string method)
+    private sealed class TrackedStream(MeshCallInterceptor owner, ServiceModel service, RouteModel route, ClusterModel cluster, EndpointModel endpoint, long start, long snapshotVersion, string method)
     {
         private readonly bool _count = owner._telemetry.IstioEnabled;
         private Func<Status>? _getStatus;
@@ -460,18 +460,23 @@ internal sealed class MeshCallInterceptor : Interceptor, IAttemptTransport<GrpcU
 
             var outcome = status is { } s ? (s.DebugException is not null ? GrpcAttemptResult.Classify(new RpcException(s)) : AttemptOutcome.FromGrpcStatus((int)s.StatusCode)) : default;
             owner._executor.EndAttempt(cluster, endpoint, start, outcome);
+            // A stream is one attempt and one call (gRFC A66 counts both).
             var elapsed = owner._time.GetElapsedTime(start);
-            owner._telemetry.RecordAttempt(method, owner._target, status?.StatusCode ?? StatusCode.Cancelled, elapsed);
-            if (_count)
+            var code = status?.StatusCode ?? StatusCode.Cancelled;
+            owner._telemetry.RecordAttempt(method, owner._target, code, elapsed);
+            owner._telemetry.RecordCall(method, owner._target, service.Name, route.Name, cluster.Name, code, elapsed, endpoint, Sizes());
+        }
+
+        private IstioSizes Sizes()
+        {
+            if (!_count)
             {
-                var requestBytes = Interlocked.Read(ref _requestBytes);
-                var responseBytes = Interlocked.Read(ref _responseBytes);
-                owner._telemetry.RecordIstio(owner._target, endpoint, status?.StatusCode ?? StatusCode.Cancelled, elapsed, new IstioSizes(
-                    requestBytes < 0 ? -1 : requestBytes,
-                    responseBytes < 0 ? -1 : responseBytes,
-                    Interlocked.Read(ref _requestMessages),
-                    Interlocked.Read(ref _responseMessages)));
+                return IstioSizes.None;
             }
+
+            var requestBytes = Interlocked.Read(ref _requestBytes);
+            var responseBytes = Interlocked.Read(ref _responseBytes);
+            return new IstioSizes(requestBytes < 0 ? -1 : requestBytes, responseBytes < 0 ? -1 : responseBytes, Interlocked.Read(ref _requestMessages), Interlocked.Read(ref _responseMessages));
         }
 
         public readonly struct AttemptScope(TrackedStream stream, GrpcAttemptContext context, GrpcAttemptContext? previous) : IDisposable

@@ -67,12 +67,19 @@ public sealed class GrpcMeshTelemetry
     /// </summary>
     internal static long MessageBytes(object? message) => message is IMessage protobuf ? 5L + protobuf.CalculateSize() : -1;
 
-    internal void RecordCall(string method, string target, string service, string route, string cluster, StatusCode status, TimeSpan elapsed, EndpointModel? endpoint = null, object? request = null, object? response = null)
+    /// <summary>A unary call: Istio's sizes are its request and response messages (<paramref name="response"/> null when none arrived).</summary>
+    internal void RecordCall(string method, string target, string service, string route, string cluster, StatusCode status, TimeSpan elapsed, EndpointModel? endpoint, object? request, object? response)
+    {
+        var sizes = _istio is null ? IstioSizes.None : new IstioSizes(MessageBytes(request), response is null ? 0 : MessageBytes(response));
+        RecordCall(method, target, service, route, cluster, status, elapsed, endpoint, sizes);
+    }
+
+    /// <summary>A call (unary or stream) with Istio's sizes as counted.</summary>
+    internal void RecordCall(string method, string target, string service, string route, string cluster, StatusCode status, TimeSpan elapsed, EndpointModel? endpoint, in IstioSizes sizes)
     {
         if (_istio is not null)
         {
-            var responseBytes = response is null ? 0 : MessageBytes(response);
-            RecordIstio(target, endpoint, status, elapsed, new IstioSizes(MessageBytes(request), responseBytes));
+            RecordIstio(target, endpoint, status, elapsed, sizes);
         }
 
         if (!CallDuration.Enabled)
@@ -93,7 +100,7 @@ public sealed class GrpcMeshTelemetry
     }
 
     /// <summary>Istio's metrics of a call or stream: the answering endpoint (null when none answered) and the sizes.</summary>
-    internal void RecordIstio(string target, EndpointModel? endpoint, StatusCode status, TimeSpan elapsed, in IstioSizes sizes)
+    private void RecordIstio(string target, EndpointModel? endpoint, StatusCode status, TimeSpan elapsed, in IstioSizes sizes)
     {
         if (_istio is null)
         {

@@ -68,4 +68,38 @@ public sealed class GrpcTelemetryTests
         Assert.That(failure!.StatusCode, Is.EqualTo(StatusCode.NotFound));
         Assert.That(calls.GetMeasurementSnapshot().Single().Tags["grpc.status"], Is.EqualTo("NOT_FOUND"));
     }
+
+    [Test]
+    [CancelAfter(30_000)]
+    public async Task ServerStreamingCall_RecordsOneCallAndOneAttemptWhenItEnds(CancellationToken cancellationToken)
+    {
+        // Arrange
+        await using var server = await TestServer.StartAsync("a");
+        var options = new MeshOptions();
+        options.Clusters["greeter"] = new ClusterOptions { Endpoints = { new EndpointOptions { Address = server.Address } } };
+        options.Services[MeshGrpcClient.Host] = new ServiceOptions { Routes = { new RouteOptions { Name = "all", Destinations = { new DestinationOptions { Cluster = "greeter" } } } } };
+        await using var mesh = MeshGrpcClient.Create(options);
+        var meters = mesh.Services.GetRequiredService<IMeterFactory>();
+        using var calls = new MetricCollector<double>(meters, GrpcMeshTelemetry.Name, "grpc.client.call.duration");
+        using var attempts = new MetricCollector<double>(meters, GrpcMeshTelemetry.Name, "grpc.client.attempt.duration");
+
+        // Act
+        using var call = mesh.Client.StreamingOutputCall(new StreamingRequest { Count = 2 }, cancellationToken: cancellationToken);
+        var before = calls.GetMeasurementSnapshot().Count;
+        while (await call.ResponseStream.MoveNext(cancellationToken))
+        {
+        }
+
+        // Assert
+        var measurement = calls.GetMeasurementSnapshot().Single();
+        Assert.Multiple(() =>
+        {
+            Assert.That(before, Is.Zero, "nothing before the stream ends");
+            Assert.That(measurement.Tags["grpc.method"], Is.EqualTo("/mesh.test.TestService/StreamingOutputCall"));
+            Assert.That(measurement.Tags["grpc.status"], Is.EqualTo("OK"));
+            Assert.That(measurement.Tags["mesh.route"], Is.EqualTo("all"));
+            Assert.That(measurement.Tags["mesh.cluster"], Is.EqualTo("greeter"));
+            Assert.That(attempts.GetMeasurementSnapshot(), Has.Count.EqualTo(1));
+        });
+    }
 }
