@@ -48,6 +48,7 @@ internal sealed class Backends : IAsyncDisposable
             var app = builder.Build();
             if (secure is not null)
             {
+                app.UseMeshIstioMetrics();
                 app.UseMeshAuthorization();
             }
 

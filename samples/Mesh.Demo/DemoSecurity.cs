@@ -1,6 +1,8 @@
 using System.Net;
 using System.Security.Cryptography;
 using Mesh.Identity;
+using Mesh.Model;
+using Mesh.Telemetry;
 
 namespace Mesh.Demo;
 
@@ -50,12 +52,20 @@ internal sealed class DemoSecurity : IDisposable
     /// A backend's identity (service account "backend") and what it enforces: its server listener from the control
     /// plane (gRFC A36), built from samples/manifests/security.yaml: STRICT mutual TLS, only the frontend allowed.
     /// </summary>
-    public void ConfigureBackend(IServiceCollection services, int xdsPort, string listeningAddress)
+    public void ConfigureBackend(IServiceCollection services, int xdsPort, string listeningAddress, EndpointWorkload? workload)
     {
         services.AddMesh()
             .AddXds(o => o.Bootstrap = Bootstrap(xdsPort, $"demo-backend-{listeningAddress}"))
             .AddWorkloadIdentity(o => o.Token = _tokens[BackendAccount])
-            .AddXdsServerPolicy(o => o.ListeningAddress = listeningAddress);
+            .AddXdsServerPolicy(o => o.ListeningAddress = listeningAddress)
+            .AddIstioMetrics(o =>
+            {
+                // The backend is the workload the control plane named in its endpoint's metadata.
+                o.SourceWorkload = workload?.Name ?? IstioMetrics.Unknown;
+                o.SourceWorkloadNamespace = workload?.Namespace ?? IstioMetrics.Unknown;
+                o.SourceApp = workload?.App ?? IstioMetrics.Unknown;
+                o.SourceVersion = workload?.Version ?? IstioMetrics.Unknown;
+            });
         services.AddMeshServer();
     }
 

@@ -121,7 +121,7 @@ await using var backends = xds
         .SelectMany(c => c.Endpoints)
         .DistinctBy(e => e.Key)
         .Select(e => (e.Workload?.Version ?? "unknown", e)),
-        (services, endpoint) => security!.ConfigureBackend(services, controlPlane!.XdsPort, $"{endpoint.Host}:{endpoint.Port}"))
+        (services, endpoint) => security!.ConfigureBackend(services, controlPlane!.XdsPort, $"{endpoint.Host}:{endpoint.Port}", endpoint.Workload))
     : await Backends.StartAsync(mesh.Current.Clusters["backend"].Endpoints);
 Console.WriteLine(xds
     ? $"Mesh demo: {backends.Count} backends on 127.0.0.1, client configured over xDS by the in-process control plane on {controlPlane!.XdsAddress} from samples/manifests (snapshot v{mesh.Current.Version})."

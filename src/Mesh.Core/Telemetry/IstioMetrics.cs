@@ -6,7 +6,11 @@ using Mesh.Model;
 
 namespace Mesh.Telemetry;
 
-/// <summary>Who this workload is, for the <c>source_*</c> labels of Istio's standard metrics.</summary>
+/// <summary>
+/// Who this workload is, for Istio's standard metrics: the <c>source_*</c> labels of the requests it sends
+/// (<c>reporter="source"</c>) and the <c>destination_*</c> labels of the requests it serves (<c>reporter="destination"</c>,
+/// with <c>UseMeshIstioMetrics()</c> of Mesh.AspNetCore).
+/// </summary>
 public sealed class IstioMetricsOptions
 {
     /// <summary>The workload (Deployment) name; defaults to <c>ISTIO_META_WORKLOAD_NAME</c>, else "unknown".</summary>
@@ -83,6 +87,9 @@ public sealed class IstioMetrics
     private readonly ConcurrentDictionary<(string Host, string Protocol), ServiceTags> _services = new();
     // By reference, so old snapshots' workloads leave with them; a look-up costs no hashing of the five strings.
     private readonly ConditionalWeakTable<EndpointWorkload, KeyValuePair<string, object?>[]> _workloads = new();
+    private readonly ConcurrentDictionary<(string Host, string Protocol), KeyValuePair<string, object?>[]> _inbound = new();
+    private readonly ConcurrentDictionary<string, KeyValuePair<string, object?>[]> _peers = new(StringComparer.Ordinal);
+    private readonly KeyValuePair<string, object?>[] _plaintextPeer = PeerTags(string.Empty);
     private readonly IstioMetricsOptions _options;
     private readonly IWorkloadIdentityProvider? _identity;
 
@@ -138,12 +145,51 @@ public sealed class IstioMetrics
         // One buffer per thread: the instruments copy tags before returning, so it is free again after recording.
         var buffer = t_buffer ??= new KeyValuePair<string, object?>[TagCount];
         Fill(buffer, host, protocol, endpoint, responseCode, grpcStatus, responseFlags);
+        RecordAll(buffer, elapsed, sizes);
+        return sizes.ResponseBytes < 0 && responsePending && ResponseBytes.Enabled ? new PendingResponse(this, [.. buffer]) : null;
+    }
+
+    /// <summary>
+    /// Records one request this workload served, as Envoy's server sidecar would with <c>reporter="destination"</c>:
+    /// the <c>destination_*</c> labels are this workload's, the <c>source_*</c> ones what the peer's SPIFFE ID tells
+    /// (principal and namespace; <see langword="null"/> for a plaintext caller), <c>connection_security_policy</c>
+    /// <c>mutual_tls</c> or <c>none</c>. <paramref name="host"/> is the authority the caller addressed.
+    /// </summary>
+    internal void RecordInbound(string host, string protocol, SpiffeId? peer, int responseCode, string? grpcStatus, TimeSpan elapsed, in IstioSizes sizes)
+    {
+        if (!Requests.Enabled && !Duration.Enabled && !RequestBytes.Enabled && !ResponseBytes.Enabled && !RequestMessages.Enabled && !ResponseMessages.Enabled)
+        {
+            return;
+        }
+
+        var buffer = t_buffer ??= new KeyValuePair<string, object?>[TagCount];
+        var service = _inbound.TryGetValue((host, protocol), out var cached) ? cached : _inbound.GetOrAdd((host, protocol), BuildInbound);
+        service.CopyTo(buffer, 0);
+        var source = peer is null ? _plaintextPeer : _peers.TryGetValue(peer.Value, out var known) ? known : _peers.GetOrAdd(peer.Value, PeerTags);
+        source.CopyTo(buffer, ServiceTagCount);
+        var i = ServiceTagCount + WorkloadTagCount;
+        buffer[i++] = new("response_code", MeshTelemetry.StatusCode(responseCode));
+        buffer[i++] = new("grpc_response_status", grpcStatus ?? string.Empty);
+        buffer[i++] = new("response_flags", "-");
+        buffer[i++] = new("connection_security_policy", peer is null ? "none" : "mutual_tls");
+        buffer[i++] = new("source_principal", peer?.Value ?? Unknown);
+        buffer[i] = new("destination_principal", SourcePrincipal());
+        RecordAll(buffer, elapsed, sizes);
+    }
+
+    private void RecordAll(KeyValuePair<string, object?>[] buffer, TimeSpan elapsed, in IstioSizes sizes)
+    {
         ReadOnlySpan<KeyValuePair<string, object?>> tags = buffer;
         Requests.Add(1, tags);
         Duration.Record(elapsed.TotalMilliseconds, tags);
         if (sizes.RequestBytes >= 0)
         {
             RequestBytes.Record(sizes.RequestBytes, tags);
+        }
+
+        if (sizes.ResponseBytes >= 0)
+        {
+            ResponseBytes.Record(sizes.ResponseBytes, tags);
         }
 
         if (sizes.RequestMessages >= 0)
@@ -155,18 +201,39 @@ public sealed class IstioMetrics
         {
             ResponseMessages.Add(sizes.ResponseMessages, tags);
         }
-
-        if (sizes.ResponseBytes >= 0)
-        {
-            ResponseBytes.Record(sizes.ResponseBytes, tags);
-        }
-        else if (responsePending && ResponseBytes.Enabled)
-        {
-            return new PendingResponse(this, [.. buffer]);
-        }
-
-        return null;
     }
+
+    private KeyValuePair<string, object?>[] BuildInbound((string Host, string Protocol) key)
+    {
+        var (name, ns) = ServiceName(key.Host);
+        return
+        [
+            new("reporter", "destination"),
+            new("destination_workload", _options.SourceWorkload),
+            new("destination_workload_namespace", _options.SourceWorkloadNamespace),
+            new("destination_app", _options.SourceApp),
+            new("destination_version", _options.SourceVersion),
+            new("destination_canonical_service", CanonicalService),
+            new("destination_canonical_revision", CanonicalRevision),
+            new("destination_cluster", _options.SourceCluster),
+            new("destination_service", key.Host),
+            new("destination_service_name", name),
+            new("destination_service_namespace", ns),
+            new("request_protocol", key.Protocol),
+        ];
+    }
+
+    // What a caller's SPIFFE ID tells about it: its namespace. The rest Istio learns by metadata exchange, which proxyless clients do not do.
+    private static KeyValuePair<string, object?>[] PeerTags(string spiffeId) =>
+    [
+        new("source_workload", Unknown),
+        new("source_workload_namespace", SpiffeId.TryParse(spiffeId, out var id, out _) && id.Namespace is { } ns ? ns : Unknown),
+        new("source_app", Unknown),
+        new("source_version", Unknown),
+        new("source_canonical_service", Unknown),
+        new("source_canonical_revision", Unknown),
+        new("source_cluster", Unknown),
+    ];
 
     private void Fill(KeyValuePair<string, object?>[] buffer, string host, string protocol, EndpointModel? endpoint, int responseCode, string? grpcStatus, string responseFlags)
     {
@@ -189,21 +256,26 @@ public sealed class IstioMetrics
     private string SourcePrincipal() =>
         _options.SourcePrincipal is not Unknown ? _options.SourcePrincipal : _identity?.Current?.SpiffeId?.Value ?? Unknown;
 
+    private string CanonicalService => _options.SourceCanonicalService ?? (_options.SourceApp is not Unknown ? _options.SourceApp : _options.SourceWorkload);
+
+    private string CanonicalRevision => _options.SourceCanonicalRevision ?? (_options.SourceVersion is not Unknown ? _options.SourceVersion : "latest");
+
+    /// <summary>Istio's service name and namespace of a host: <c>name.namespace.svc.cluster.local</c>, else the host and "unknown".</summary>
+    private static (string Name, string Namespace) ServiceName(string host)
+    {
+        const string Suffix = ".svc.cluster.local";
+        if (host.EndsWith(Suffix, StringComparison.OrdinalIgnoreCase) && host[..^Suffix.Length].Split('.') is [var name, var ns])
+        {
+            return (name, ns);
+        }
+
+        return (host, Unknown);
+    }
+
     private ServiceTags BuildService((string Host, string Protocol) key)
     {
         var host = key.Host;
-        var name = host;
-        var ns = Unknown;
-        const string Suffix = ".svc.cluster.local";
-        if (host.EndsWith(Suffix, StringComparison.OrdinalIgnoreCase))
-        {
-            var parts = host[..^Suffix.Length].Split('.');
-            if (parts.Length == 2)
-            {
-                name = parts[0];
-                ns = parts[1];
-            }
-        }
+        var (name, ns) = ServiceName(host);
 
         KeyValuePair<string, object?>[] tags =
         [
@@ -212,8 +284,8 @@ public sealed class IstioMetrics
             new("source_workload_namespace", _options.SourceWorkloadNamespace),
             new("source_app", _options.SourceApp),
             new("source_version", _options.SourceVersion),
-            new("source_canonical_service", _options.SourceCanonicalService ?? (_options.SourceApp is not Unknown ? _options.SourceApp : _options.SourceWorkload)),
-            new("source_canonical_revision", _options.SourceCanonicalRevision ?? (_options.SourceVersion is not Unknown ? _options.SourceVersion : "latest")),
+            new("source_canonical_service", CanonicalService),
+            new("source_canonical_revision", CanonicalRevision),
             new("source_cluster", _options.SourceCluster),
             new("destination_service", host),
             new("destination_service_name", name),
