@@ -60,7 +60,8 @@ public sealed class IstioMetricsOptions
 
 /// <summary>
 /// Istio's standard request metrics (the <c>Mesh.Istio</c> meter), recorded as Envoy's client sidecar would with
-/// <c>reporter="source"</c>, so Istio's dashboards and Kiali's graph see proxyless workloads: <c>istio_requests_total</c>,
+/// <c>reporter="source"</c> (and, with Mesh.AspNetCore's <c>UseMeshIstioMetrics()</c>, as its server sidecar would with
+/// <c>reporter="destination"</c>), so Istio's dashboards and Kiali's graph see proxyless workloads: <c>istio_requests_total</c>,
 /// <c>istio_request_duration_milliseconds</c>, <c>istio_request_bytes</c>, <c>istio_response_bytes</c> and, for gRPC
 /// streams, <c>istio_request_messages_total</c> / <c>istio_response_messages_total</c>. The <c>destination_*</c> workload
 /// labels come from the answering endpoint's <see cref="EndpointWorkload"/>, <c>destination_principal</c> from the
