@@ -31,7 +31,7 @@ internal sealed class IstioEdges : IDisposable
         _listener.Start();
     }
 
-    /// <summary>Prints the edges; each reporter must count every request, and every edge name its destination workload and both principals.</summary>
+    /// <summary>Prints the edges; each reporter must count every request, and every edge name both workloads and both principals.</summary>
     public bool Print(int expectedRequests)
     {
         Console.WriteLine("What Istio's dashboards and Kiali's graph see (istio_requests_total from the Mesh.Istio meters: the frontend reports as source, the backends as destination):");
@@ -39,7 +39,8 @@ internal sealed class IstioEdges : IDisposable
         var ok = true;
         foreach (var (edge, count) in _edges.OrderByDescending(e => e.Key.Reporter, StringComparer.Ordinal).ThenBy(e => e.Key.DestinationWorkload, StringComparer.Ordinal))
         {
-            var known = edge.DestinationWorkload != IstioMetrics.Unknown && edge.SourcePrincipal.StartsWith("spiffe://", StringComparison.Ordinal) && edge.DestinationPrincipal.StartsWith("spiffe://", StringComparison.Ordinal);
+            var known = edge.SourceWorkload != IstioMetrics.Unknown && edge.DestinationWorkload != IstioMetrics.Unknown
+                && edge.SourcePrincipal.StartsWith("spiffe://", StringComparison.Ordinal) && edge.DestinationPrincipal.StartsWith("spiffe://", StringComparison.Ordinal);
             ok &= known;
             Console.WriteLine($"  {edge.Reporter,-13}{edge.SourceWorkload,-17}{edge.DestinationWorkload,-22}{edge.DestinationVersion,-9}{edge.ResponseCode,6}{count,10}  {edge.SourcePrincipal} -> {edge.DestinationPrincipal}{(known ? "" : "   <- a label is unknown")}");
         }
@@ -51,8 +52,7 @@ internal sealed class IstioEdges : IDisposable
             Console.WriteLine($"  reported by the {reporter}: {total}{(total == expectedRequests ? "" : $"   <- expected {expectedRequests}")}");
         }
 
-        Console.WriteLine("  (source_workload is unknown in the destination's reports: the backends know the caller by its certificate only,");
-        Console.WriteLine("   as the mesh does not send Istio's peer metadata headers)");
+        Console.WriteLine("  (the backends know the caller's identity from its certificate and its workload from Istio's metadata exchange header)");
         Console.WriteLine();
         return ok;
     }

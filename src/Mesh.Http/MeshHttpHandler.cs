@@ -116,6 +116,13 @@ internal sealed class MeshHttpHandler : DelegatingHandler, IAttemptTransport<Htt
 
         var start = _time.GetTimestamp();
         var logicalUri = request.RequestUri!;
+        if (_istio is { } istio && !request.Headers.NonValidated.Contains(IstioPeerMetadata.Header))
+        {
+            // Istio's metadata exchange: the server (a mesh server or a sidecar) learns which workload calls.
+            request.Headers.TryAddWithoutValidation(IstioPeerMetadata.IdHeader, istio.PeerMetadataId);
+            request.Headers.TryAddWithoutValidation(IstioPeerMetadata.Header, istio.PeerMetadata);
+        }
+
         var statusCode = 0;
         string? errorType = null;
         HttpResponseMessage? response = null;

@@ -9,7 +9,8 @@ namespace Mesh.AspNetCore.Telemetry;
 /// <summary>
 /// Istio's standard metrics for the requests this workload serves (<c>reporter="destination"</c>, as Envoy's server
 /// sidecar reports them): the request and response bodies are counted as they pass (Content-Length is not
-/// trusted to be the body), the gRPC status is read from the trailers, the caller is the mTLS peer.
+/// trusted to be the body), the gRPC status is read from the trailers, the caller is the mTLS peer and what it says
+/// of itself in Istio's metadata exchange header.
 /// </summary>
 internal sealed class MeshIstioMetricsMiddleware(RequestDelegate next, IstioMetrics istio)
 {
@@ -19,6 +20,19 @@ internal sealed class MeshIstioMetricsMiddleware(RequestDelegate next, IstioMetr
     {
         var start = Stopwatch.GetTimestamp();
         var request = context.Request;
+
+        // Istio's metadata exchange, as a server sidecar does it: the caller's metadata is taken off the request, and
+        // the answer carries this workload's.
+        string? peerMetadata = null;
+        if (request.Headers.TryGetValue(IstioPeerMetadata.Header, out var exchanged))
+        {
+            peerMetadata = exchanged.ToString();
+            request.Headers.Remove(IstioPeerMetadata.Header);
+            request.Headers.Remove(IstioPeerMetadata.IdHeader);
+            context.Response.Headers[IstioPeerMetadata.IdHeader] = istio.PeerMetadataId;
+            context.Response.Headers[IstioPeerMetadata.Header] = istio.PeerMetadata;
+        }
+
         var requestBody = new CountingStream(request.Body);
         request.Body = requestBody;
         var responseFeature = context.Features.GetRequiredFeature<IHttpResponseBodyFeature>();
@@ -49,6 +63,7 @@ internal sealed class MeshIstioMetricsMiddleware(RequestDelegate next, IstioMetr
                 request.Host.Host,
                 grpc ? "grpc" : "http",
                 context.GetPeerIdentity(),
+                peerMetadata,
                 status,
                 grpc ? GrpcStatus(context) : null,
                 Stopwatch.GetElapsedTime(start),

@@ -82,6 +82,9 @@ public sealed class IstioMetrics
     private const int RequestTagCount = 6;
     private const int TagCount = ServiceTagCount + WorkloadTagCount + RequestTagCount;
 
+    // Distinct callers (identity and metadata) whose labels are kept; more are labelled per request.
+    private const int MaxCachedPeers = 1024;
+
     [ThreadStatic]
     private static KeyValuePair<string, object?>[]? t_buffer;
 
@@ -89,8 +92,7 @@ public sealed class IstioMetrics
     // By reference, so old snapshots' workloads leave with them; a look-up costs no hashing of the five strings.
     private readonly ConditionalWeakTable<EndpointWorkload, KeyValuePair<string, object?>[]> _workloads = new();
     private readonly ConcurrentDictionary<(string Host, string Protocol), KeyValuePair<string, object?>[]> _inbound = new();
-    private readonly ConcurrentDictionary<string, KeyValuePair<string, object?>[]> _peers = new(StringComparer.Ordinal);
-    private readonly KeyValuePair<string, object?>[] _plaintextPeer = PeerTags(string.Empty);
+    private readonly ConcurrentDictionary<(string SpiffeId, string Metadata), KeyValuePair<string, object?>[]> _peers = new();
     private readonly IstioMetricsOptions _options;
     private readonly IWorkloadIdentityProvider? _identity;
 
@@ -111,7 +113,14 @@ public sealed class IstioMetrics
         ResponseBytes = Meter.CreateHistogram("istio_response_bytes", unit: "By", description: "Response body sizes, as Istio's sidecar measures them.", advice: sizes);
         RequestMessages = Meter.CreateCounter<long>("istio_request_messages_total", description: "gRPC messages the client sent, as Istio's sidecar counts them.");
         ResponseMessages = Meter.CreateCounter<long>("istio_response_messages_total", description: "gRPC messages the server sent, as Istio's sidecar counts them.");
+        (PeerMetadataId, PeerMetadata) = IstioPeerMetadata.Encode(options, CanonicalService, CanonicalRevision);
     }
+
+    /// <summary>This workload's <c>x-envoy-peer-metadata</c> value (Istio's metadata exchange), sent with every request and answer.</summary>
+    internal string PeerMetadata { get; }
+
+    /// <summary>This workload's <c>x-envoy-peer-metadata-id</c> value.</summary>
+    internal string PeerMetadataId { get; }
 
     /// <summary>The meter.</summary>
     public Meter Meter { get; }
@@ -156,7 +165,7 @@ public sealed class IstioMetrics
     /// (principal and namespace; <see langword="null"/> for a plaintext caller), <c>connection_security_policy</c>
     /// <c>mutual_tls</c> or <c>none</c>. <paramref name="host"/> is the authority the caller addressed.
     /// </summary>
-    internal void RecordInbound(string host, string protocol, SpiffeId? peer, int responseCode, string? grpcStatus, TimeSpan elapsed, in IstioSizes sizes)
+    internal void RecordInbound(string host, string protocol, SpiffeId? peer, string? peerMetadata, int responseCode, string? grpcStatus, TimeSpan elapsed, in IstioSizes sizes)
     {
         if (!Requests.Enabled && !Duration.Enabled && !RequestBytes.Enabled && !ResponseBytes.Enabled && !RequestMessages.Enabled && !ResponseMessages.Enabled)
         {
@@ -166,8 +175,7 @@ public sealed class IstioMetrics
         var buffer = t_buffer ??= new KeyValuePair<string, object?>[TagCount];
         var service = _inbound.TryGetValue((host, protocol), out var cached) ? cached : _inbound.GetOrAdd((host, protocol), BuildInbound);
         service.CopyTo(buffer, 0);
-        var source = peer is null ? _plaintextPeer : _peers.TryGetValue(peer.Value, out var known) ? known : _peers.GetOrAdd(peer.Value, PeerTags);
-        source.CopyTo(buffer, ServiceTagCount);
+        SourceTags(peer?.Value, peerMetadata).CopyTo(buffer, ServiceTagCount);
         var i = ServiceTagCount + WorkloadTagCount;
         buffer[i++] = new("response_code", MeshTelemetry.StatusCode(responseCode));
         buffer[i++] = new("grpc_response_status", grpcStatus ?? string.Empty);
@@ -224,17 +232,42 @@ public sealed class IstioMetrics
         ];
     }
 
-    // What a caller's SPIFFE ID tells about it: its namespace. The rest Istio learns by metadata exchange, which proxyless clients do not do.
-    private static KeyValuePair<string, object?>[] PeerTags(string spiffeId) =>
-    [
-        new("source_workload", Unknown),
-        new("source_workload_namespace", SpiffeId.TryParse(spiffeId, out var id, out _) && id.Namespace is { } ns ? ns : Unknown),
-        new("source_app", Unknown),
-        new("source_version", Unknown),
-        new("source_canonical_service", Unknown),
-        new("source_canonical_revision", Unknown),
-        new("source_cluster", Unknown),
-    ];
+    /// <summary>
+    /// The caller's labels: its namespace from its SPIFFE ID (a certificate outranks what it says), the rest from the
+    /// metadata it sent (Istio's exchange). Cached per pair; callers can send anything, so the cache is bounded.
+    /// </summary>
+    private KeyValuePair<string, object?>[] SourceTags(string? spiffeId, string? peerMetadata)
+    {
+        var key = (spiffeId ?? string.Empty, peerMetadata ?? string.Empty);
+        if (_peers.TryGetValue(key, out var known))
+        {
+            return known;
+        }
+
+        var tags = PeerTags(key.Item1, peerMetadata is null ? null : IstioPeerMetadata.Decode(peerMetadata));
+        if (_peers.Count < MaxCachedPeers)
+        {
+            _peers.TryAdd(key, tags);
+        }
+
+        return tags;
+    }
+
+    private static KeyValuePair<string, object?>[] PeerTags(string spiffeId, IstioPeer? said)
+    {
+        var ns = SpiffeId.TryParse(spiffeId, out var id, out _) && id.Namespace is { } fromId ? fromId : said?.Namespace;
+        var workload = said?.Workload;
+        return
+        [
+            new("source_workload", workload ?? Unknown),
+            new("source_workload_namespace", ns ?? Unknown),
+            new("source_app", said?.App ?? Unknown),
+            new("source_version", said?.Version ?? Unknown),
+            new("source_canonical_service", said?.CanonicalService ?? said?.App ?? workload ?? Unknown),
+            new("source_canonical_revision", said?.CanonicalRevision ?? said?.Version ?? (workload is null ? Unknown : "latest")),
+            new("source_cluster", said?.Cluster ?? Unknown),
+        ];
+    }
 
     private void Fill(KeyValuePair<string, object?>[] buffer, string host, string protocol, EndpointModel? endpoint, int responseCode, string? grpcStatus, string responseFlags)
     {

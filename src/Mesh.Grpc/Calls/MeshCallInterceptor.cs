@@ -57,6 +57,7 @@ internal sealed class MeshCallInterceptor : Interceptor, IAttemptTransport<GrpcU
 
         var cluster = route.PickCluster();
         var pick = cluster.CreatePickContext(ref view);
+        AddPeerMetadata(ref context);
         if (ResilientExecutor<GrpcUnaryCall, GrpcAttemptResult>.IsSingleAttempt(service, route, cluster)
             && _executor.TryBeginAttempt(cluster, in pick, out var endpoint, out var start))
         {
@@ -333,9 +334,22 @@ internal sealed class MeshCallInterceptor : Interceptor, IAttemptTransport<GrpcU
             }
         }
 
+        AddPeerMetadata(ref context);
         _telemetry.RecordAttemptStarted(path, _target);
         stream = new TrackedStream(this, service, route, cluster, endpoint, start, snapshot.Version, path);
         return true;
+    }
+
+    /// <summary>Adds Istio's metadata exchange headers when Istio's metrics are on.</summary>
+    private void AddPeerMetadata<TRequest, TResponse>(ref ClientInterceptorContext<TRequest, TResponse> context)
+        where TRequest : class
+        where TResponse : class
+    {
+        var headers = _telemetry.WithPeerMetadata(context.Options.Headers);
+        if (!ReferenceEquals(headers, context.Options.Headers))
+        {
+            context = new ClientInterceptorContext<TRequest, TResponse>(context.Method, context.Host, context.Options.WithHeaders(headers!));
+        }
     }
 
     ValueTask<GrpcAttemptResult> IAttemptTransport<GrpcUnaryCall, GrpcAttemptResult>.SendAsync(GrpcUnaryCall request, EndpointModel endpoint, int attempt, CancellationToken cancellationToken)

@@ -62,6 +62,28 @@ public sealed class GrpcMeshTelemetry
     internal bool IstioEnabled => _istio is not null;
 
     /// <summary>
+    /// The call's headers with Istio's metadata exchange added (a copy: the caller's may be shared), or the same when
+    /// Istio's metrics are off or the caller sent its own.
+    /// </summary>
+    internal Metadata? WithPeerMetadata(Metadata? headers)
+    {
+        if (_istio is null || headers?.Get(IstioPeerMetadata.Header) is not null)
+        {
+            return headers;
+        }
+
+        var copy = new Metadata();
+        foreach (var entry in headers ?? [])
+        {
+            copy.Add(entry);
+        }
+
+        copy.Add(IstioPeerMetadata.IdHeader, _istio.PeerMetadataId);
+        copy.Add(IstioPeerMetadata.Header, _istio.PeerMetadata);
+        return copy;
+    }
+
+    /// <summary>
     /// The body bytes a message takes on the wire as gRPC frames it (a 5-byte prefix and the protobuf encoding,
     /// uncompressed), or -1 for a message that is not protobuf's.
     /// </summary>

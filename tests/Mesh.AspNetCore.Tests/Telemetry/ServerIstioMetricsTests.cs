@@ -2,6 +2,8 @@ using System.Diagnostics.Metrics;
 using System.Net;
 using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
+using Google.Protobuf;
+using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Grpc.Net.Client;
 using Mesh.Authorization;
@@ -67,6 +69,7 @@ public sealed class ServerIstioMetricsTests
             await context.Response.Body.WriteAsync(new byte[600]);
         });
         _app.MapGet("/throw", static HttpContext () => throw new InvalidOperationException("handler failed"));
+        _app.MapGet("/seen-metadata", static (HttpContext context) => context.Request.Headers.ContainsKey("x-envoy-peer-metadata") ? "present" : "removed");
         _app.MapPost("/test.Svc/Call", static async (HttpContext context) =>
         {
             // Read and answered as Grpc.AspNetCore does, through the pipes: one 10-byte message, then status NOT_FOUND.
@@ -222,6 +225,86 @@ public sealed class ServerIstioMetricsTests
         {
             Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.InternalServerError));
             Assert.That(_requests.GetMeasurementSnapshot().Single().Tags["response_code"], Is.EqualTo(500));
+        });
+    }
+
+    [Test]
+    public async Task CallerSendsIstioPeerMetadata_SourceLabelsFromItNamespaceFromTheCertificate_AnswerCarriesOurs()
+    {
+        // Arrange: Istio's metadata exchange header, built here from Istio's field names; it claims another namespace than the certificate's.
+        var metadata = new Struct
+        {
+            Fields =
+            {
+                ["WORKLOAD_NAME"] = Value.ForString("frontend"),
+                ["NAMESPACE"] = Value.ForString("spoofed"),
+                ["CLUSTER_ID"] = Value.ForString("east"),
+                ["LABELS"] = Value.ForStruct(new Struct { Fields = { ["app"] = Value.ForString("web"), ["version"] = Value.ForString("v7") } }),
+            },
+        };
+        using var client = MeshTestServer.CreateTlsClient(_pki.Bundle, _pki.IssueIdentity("web", "frontend").Certificate);
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri($"https://127.0.0.1:{_address.Port}/seen-metadata"));
+        request.Headers.Add("x-envoy-peer-metadata", Convert.ToBase64String(metadata.ToByteArray()));
+        request.Headers.Add("x-envoy-peer-metadata-id", "sidecar~10.0.0.7~frontend-1.web~web.svc.cluster.local");
+
+        // Act
+        using var response = await client.SendAsync(request).WaitAsync(MeshTestServer.Timeout);
+        var body = await response.Content.ReadAsStringAsync();
+
+        // Assert
+        await WaitForAsync(1);
+        var tags = _requests.GetMeasurementSnapshot().Single().Tags;
+        var answered = Struct.Parser.ParseFrom(Convert.FromBase64String(response.Headers.GetValues("x-envoy-peer-metadata").Single()));
+        Assert.Multiple(() =>
+        {
+            Assert.That(body, Is.EqualTo("removed"), "the application does not see the exchange, as behind a sidecar");
+            Assert.That(tags["source_workload"], Is.EqualTo("frontend"));
+            Assert.That(tags["source_workload_namespace"], Is.EqualTo("web"), "the certificate's namespace, not the claimed one");
+            Assert.That(tags["source_app"], Is.EqualTo("web"));
+            Assert.That(tags["source_version"], Is.EqualTo("v7"));
+            Assert.That(tags["source_canonical_service"], Is.EqualTo("web"));
+            Assert.That(tags["source_cluster"], Is.EqualTo("east"));
+            Assert.That(answered.Fields["WORKLOAD_NAME"].StringValue, Is.EqualTo("backend-v1"));
+            Assert.That(answered.Fields["LABELS"].StructValue.Fields["version"].StringValue, Is.EqualTo("v1"));
+        });
+    }
+
+    [Test]
+    public async Task MeshHttpClientWithIstioMetrics_ServerReportNamesTheCallingWorkload()
+    {
+        // Arrange: a mesh HttpClient (AddIstioMetrics names it "frontend") calls this server in plaintext.
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddMesh(o => o.Services["backend"] = new Mesh.Configuration.ServiceOptions { Endpoints = { new Mesh.Configuration.EndpointOptions { Address = $"http://127.0.0.1:{_address.Port}" } } })
+            .AddIstioMetrics(o =>
+            {
+                o.SourceWorkload = "frontend";
+                o.SourceWorkloadNamespace = "web";
+                o.SourceApp = "frontend";
+                o.SourceVersion = "v2";
+            });
+        services.AddHttpClient("backend", c => c.BaseAddress = new Uri("http://backend")).AddMesh();
+        await using var provider = services.BuildServiceProvider();
+        using var clientRequests = new MetricCollector<long>(provider.GetRequiredService<IMeterFactory>(), IstioMetrics.Name, "istio_requests_total");
+        var client = provider.GetRequiredService<IHttpClientFactory>().CreateClient("backend");
+
+        // Act
+        var body = await client.GetStringAsync("/seen-metadata").WaitAsync(MeshTestServer.Timeout);
+
+        // Assert: both sides report the same edge.
+        await WaitForAsync(1);
+        var server = _requests.GetMeasurementSnapshot().Single().Tags;
+        var caller = clientRequests.GetMeasurementSnapshot().Single().Tags;
+        Assert.Multiple(() =>
+        {
+            Assert.That(body, Is.EqualTo("removed"));
+            Assert.That(server["reporter"], Is.EqualTo("destination"));
+            Assert.That(server["source_workload"], Is.EqualTo("frontend"));
+            Assert.That(server["source_workload_namespace"], Is.EqualTo("web"));
+            Assert.That(server["source_version"], Is.EqualTo("v2"));
+            Assert.That(server["destination_service"], Is.EqualTo("backend"), "the Host the mesh keeps is the logical one");
+            Assert.That(caller["reporter"], Is.EqualTo("source"));
+            Assert.That(caller["source_workload"], Is.EqualTo("frontend"));
         });
     }
 

@@ -46,6 +46,9 @@ internal sealed class TestServer : IAsyncDisposable
     /// <summary>When set, every call fails with this status (the replica is unhealthy).</summary>
     public StatusCode? FailWith { get; set; }
 
+    /// <summary>The request headers of the last call.</summary>
+    public Metadata? LastHeaders { get; private set; }
+
     public static async Task<TestServer> StartAsync(string id)
     {
         var server = new TestServer(id);
@@ -94,6 +97,7 @@ internal sealed class TestServer : IAsyncDisposable
     private async Task<SimpleResponse> HandleAsync(string payload, ServerCallContext context)
     {
         Interlocked.Increment(ref _calls);
+        LastHeaders = context.RequestHeaders;
         var inFlight = Interlocked.Increment(ref _inFlight);
         for (var max = Volatile.Read(ref _maxInFlight); inFlight > max && Interlocked.CompareExchange(ref _maxInFlight, inFlight, max) != max; max = Volatile.Read(ref _maxInFlight))
         {

@@ -126,6 +126,36 @@ public sealed class GrpcIstioMetricsTests
         });
     }
 
+    [Test]
+    [CancelAfter(30_000)]
+    public async Task UnaryCall_IstioMetricsEnabled_SendsIstioPeerMetadataWithoutTouchingTheCallersHeaders(CancellationToken cancellationToken)
+    {
+        // Arrange
+        await using var server = await TestServer.StartAsync("a");
+        await using var mesh = MeshGrpcClient.Create(Options(null, (server, "greeter-v1")), s => new MeshBuilder(s).AddIstioMetrics(o =>
+        {
+            o.SourceWorkload = "frontend";
+            o.SourceWorkloadNamespace = "web";
+            o.SourceApp = "frontend";
+        }));
+        var headers = new Metadata { { "x-caller", "1" } };
+
+        // Act
+        await mesh.Client.UnaryCallAsync(new SimpleRequest(), headers, cancellationToken: cancellationToken);
+
+        // Assert
+        var sent = Google.Protobuf.WellKnownTypes.Struct.Parser.ParseFrom(Convert.FromBase64String(server.LastHeaders!.GetValue("x-envoy-peer-metadata")!));
+        Assert.Multiple(() =>
+        {
+            Assert.That(sent.Fields["WORKLOAD_NAME"].StringValue, Is.EqualTo("frontend"));
+            Assert.That(sent.Fields["NAMESPACE"].StringValue, Is.EqualTo("web"));
+            Assert.That(sent.Fields["LABELS"].StructValue.Fields["app"].StringValue, Is.EqualTo("frontend"));
+            Assert.That(server.LastHeaders.GetValue("x-envoy-peer-metadata-id"), Does.StartWith("sidecar~"));
+            Assert.That(server.LastHeaders.GetValue("x-caller"), Is.EqualTo("1"));
+            Assert.That(headers, Has.Count.EqualTo(1), "the caller's headers are not changed");
+        });
+    }
+
     private static MeshOptions Options(RetryOptions? retries, params (TestServer Server, string Workload)[] endpoints)
     {
         var options = new MeshOptions();
