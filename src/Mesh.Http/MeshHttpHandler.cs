@@ -116,7 +116,7 @@ internal sealed class MeshHttpHandler : DelegatingHandler, IAttemptTransport<Htt
 
         var start = _time.GetTimestamp();
         var logicalUri = request.RequestUri!;
-        if (_istio is { } istio && !request.Headers.NonValidated.Contains(IstioPeerMetadata.Header))
+        if (_istio is { SendsPeerMetadata: true } istio && !request.Headers.NonValidated.Contains(IstioPeerMetadata.Header))
         {
             // Istio's metadata exchange: the server (a mesh server or a sidecar) learns which workload calls.
             request.Headers.TryAddWithoutValidation(IstioPeerMetadata.IdHeader, istio.PeerMetadataId);

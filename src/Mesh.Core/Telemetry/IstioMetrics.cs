@@ -40,6 +40,13 @@ public sealed class IstioMetricsOptions
     /// <summary>The cluster this workload runs in; defaults to <c>ISTIO_META_CLUSTER_ID</c>, else "unknown".</summary>
     public string SourceCluster { get; set; } = FromEnvironment("ISTIO_META_CLUSTER_ID");
 
+    /// <summary>
+    /// Whether requests carry Istio's metadata exchange headers (<c>x-envoy-peer-metadata</c>: this workload's name,
+    /// namespace, app, version and cluster) so servers can name the caller in their reports. Default true; turn it off
+    /// when mesh services include endpoints outside the mesh that should not learn the workload's names.
+    /// </summary>
+    public bool SendPeerMetadata { get; set; } = true;
+
     /// <summary>The destination cluster for endpoints whose workload does not name one (Istio's <c>istio.workload</c> endpoint metadata does).</summary>
     public string DestinationCluster { get; set; } = IstioMetrics.Unknown;
 
@@ -116,8 +123,11 @@ public sealed class IstioMetrics
         (PeerMetadataId, PeerMetadata) = IstioPeerMetadata.Encode(options, CanonicalService, CanonicalRevision);
     }
 
-    /// <summary>This workload's <c>x-envoy-peer-metadata</c> value (Istio's metadata exchange), sent with every request and answer.</summary>
+    /// <summary>This workload's <c>x-envoy-peer-metadata</c> value (Istio's metadata exchange), sent with every answer and, unless turned off, every request.</summary>
     internal string PeerMetadata { get; }
+
+    /// <summary>Whether clients add the metadata exchange headers to their requests (<see cref="IstioMetricsOptions.SendPeerMetadata"/>).</summary>
+    internal bool SendsPeerMetadata => _options.SendPeerMetadata;
 
     /// <summary>This workload's <c>x-envoy-peer-metadata-id</c> value.</summary>
     internal string PeerMetadataId { get; }

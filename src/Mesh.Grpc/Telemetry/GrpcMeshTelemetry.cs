@@ -67,7 +67,7 @@ public sealed class GrpcMeshTelemetry
     /// </summary>
     internal Metadata? WithPeerMetadata(Metadata? headers)
     {
-        if (_istio is null || headers?.Get(IstioPeerMetadata.Header) is not null)
+        if (_istio is not { SendsPeerMetadata: true } || headers?.Get(IstioPeerMetadata.Header) is not null)
         {
             return headers;
         }

@@ -124,6 +124,12 @@ internal sealed class TestBackend : IAsyncDisposable
         {
             response.StatusCode = status;
         }
+        else if (path.StartsWith("/header/", StringComparison.Ordinal))
+        {
+            // Answers with the value of the named request header (empty when absent).
+            await response.WriteAsync(request.Headers[path["/header/".Length..]].ToString(), context.RequestAborted);
+            return;
+        }
         else if (path.StartsWith("/bytes/", StringComparison.Ordinal) && int.TryParse(path.AsSpan("/bytes/".Length), NumberStyles.None, CultureInfo.InvariantCulture, out var size))
         {
             // A body of exactly that many bytes, with its Content-Length.

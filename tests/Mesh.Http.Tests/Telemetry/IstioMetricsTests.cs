@@ -163,6 +163,33 @@ public sealed class IstioMetricsTests
         });
     }
 
+    [TestCase(true)]
+    [TestCase(false)]
+    public async Task SendAsync_IstioMetrics_SendsPeerMetadataUnlessTurnedOff(bool send)
+    {
+        // Arrange
+        await using var mesh = MeshClient.Create(_configuration, services: s => new MeshBuilder(s).AddIstioMetrics(o =>
+        {
+            o.SourceWorkload = "frontend";
+            o.SendPeerMetadata = send;
+        }));
+        using var client = mesh.CreateClient();
+
+        // Act
+        var seen = await client.GetStringAsync("/header/x-envoy-peer-metadata").WaitAsync(Timeouts.Default);
+
+        // Assert
+        if (send)
+        {
+            var metadata = Google.Protobuf.WellKnownTypes.Struct.Parser.ParseFrom(Convert.FromBase64String(seen));
+            Assert.That(metadata.Fields["WORKLOAD_NAME"].StringValue, Is.EqualTo("frontend"));
+        }
+        else
+        {
+            Assert.That(seen, Is.Empty);
+        }
+    }
+
     [Test]
     public async Task SendAsync_IstioMetricsNotAdded_RecordsNothingOnIstioMeter()
     {
