@@ -517,7 +517,16 @@ internal sealed class MeshHttpHandler : DelegatingHandler, IAttemptTransport<Htt
             : answered ?? (request.Options.TryGetValue(AnsweringEndpoint, out var last) ? last : null);
         var requestBytes = request.Content is null ? 0 : request.Content.Headers.ContentLength ?? -1;
         long responseBytes = response is null || HasNoBody(request.Method, statusCode) ? 0 : response.Content.Headers.ContentLength ?? -1;
-        var pending = istio.Record(request.RequestUri!.IdnHost, "http", endpoint, statusCode, null, IstioFlags(errorType), elapsed, new IstioSizes(requestBytes, responseBytes), responsePending: response is not null);
+        // As a client sidecar: the server's metadata exchange names the destination workload, and is not passed on.
+        EndpointWorkload? answeredWorkload = null;
+        if (response is not null && response.Headers.NonValidated.TryGetValues(IstioPeerMetadata.Header, out var exchanged))
+        {
+            answeredWorkload = istio.AnsweredWorkload(exchanged.ToString());
+            response.Headers.Remove(IstioPeerMetadata.Header);
+            response.Headers.Remove(IstioPeerMetadata.IdHeader);
+        }
+
+        var pending = istio.Record(request.RequestUri!.IdnHost, "http", endpoint, statusCode, null, IstioFlags(errorType), elapsed, new IstioSizes(requestBytes, responseBytes), responsePending: response is not null, answered: answeredWorkload);
         if (pending is not null)
         {
             response!.Content = new IstioCountingContent(response.Content, pending);

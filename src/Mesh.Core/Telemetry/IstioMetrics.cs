@@ -71,7 +71,8 @@ public sealed class IstioMetricsOptions
 /// <c>reporter="destination"</c>), so Istio's dashboards and Kiali's graph see proxyless workloads: <c>istio_requests_total</c>,
 /// <c>istio_request_duration_milliseconds</c>, <c>istio_request_bytes</c>, <c>istio_response_bytes</c> and, for gRPC
 /// streams, <c>istio_request_messages_total</c> / <c>istio_response_messages_total</c>. The <c>destination_*</c> workload
-/// labels come from the answering endpoint's <see cref="EndpointWorkload"/>, <c>destination_principal</c> from the
+/// labels come from what the server said in its answer (Istio's metadata exchange), else the answering endpoint's
+/// <see cref="EndpointWorkload"/>, <c>destination_principal</c> from the
 /// identity its last verified TLS handshake proved. Registered only by <c>AddIstioMetrics</c>; transports record nothing
 /// when it is absent.
 /// </summary>
@@ -100,6 +101,7 @@ public sealed class IstioMetrics
     private readonly ConditionalWeakTable<EndpointWorkload, KeyValuePair<string, object?>[]> _workloads = new();
     private readonly ConcurrentDictionary<(string Host, string Protocol), KeyValuePair<string, object?>[]> _inbound = new();
     private readonly ConcurrentDictionary<(string SpiffeId, string Metadata), KeyValuePair<string, object?>[]> _peers = new();
+    private readonly ConcurrentDictionary<string, EndpointWorkload?> _answered = new(StringComparer.Ordinal);
     private readonly IstioMetricsOptions _options;
     private readonly IWorkloadIdentityProvider? _identity;
 
@@ -155,7 +157,7 @@ public sealed class IstioMetrics
     /// <paramref name="responsePending"/> an unknown response size is recorded when the body ends, through the returned
     /// <see cref="PendingResponse"/>.
     /// </summary>
-    internal PendingResponse? Record(string host, string protocol, EndpointModel? endpoint, int responseCode, string? grpcStatus, string responseFlags, TimeSpan elapsed, in IstioSizes sizes, bool responsePending = false)
+    internal PendingResponse? Record(string host, string protocol, EndpointModel? endpoint, int responseCode, string? grpcStatus, string responseFlags, TimeSpan elapsed, in IstioSizes sizes, bool responsePending = false, EndpointWorkload? answered = null)
     {
         if (!Requests.Enabled && !Duration.Enabled && !RequestBytes.Enabled && !ResponseBytes.Enabled && !RequestMessages.Enabled && !ResponseMessages.Enabled)
         {
@@ -164,7 +166,7 @@ public sealed class IstioMetrics
 
         // One buffer per thread: the instruments copy tags before returning, so it is free again after recording.
         var buffer = t_buffer ??= new KeyValuePair<string, object?>[TagCount];
-        Fill(buffer, host, protocol, endpoint, responseCode, grpcStatus, responseFlags);
+        Fill(buffer, host, protocol, answered ?? endpoint?.Workload, endpoint, responseCode, grpcStatus, responseFlags);
         RecordAll(buffer, elapsed, sizes);
         return sizes.ResponseBytes < 0 && responsePending && ResponseBytes.Enabled ? new PendingResponse(this, [.. buffer]) : null;
     }
@@ -279,11 +281,33 @@ public sealed class IstioMetrics
         ];
     }
 
-    private void Fill(KeyValuePair<string, object?>[] buffer, string host, string protocol, EndpointModel? endpoint, int responseCode, string? grpcStatus, string responseFlags)
+    /// <summary>
+    /// The workload a server named in its answer (Istio's metadata exchange header), or <see langword="null"/> when the
+    /// value is not valid metadata. Cached per value, up to a bound (servers can send anything).
+    /// </summary>
+    internal EndpointWorkload? AnsweredWorkload(string value)
+    {
+        if (_answered.TryGetValue(value, out var known))
+        {
+            return known;
+        }
+
+        var workload = IstioPeerMetadata.Decode(value) is { } peer
+            ? new EndpointWorkload { Name = peer.Workload, Namespace = peer.Namespace, App = peer.App ?? peer.CanonicalService, Version = peer.Version ?? peer.CanonicalRevision, Cluster = peer.Cluster }
+            : null;
+        if (_answered.Count < MaxCachedPeers)
+        {
+            _answered.TryAdd(value, workload);
+        }
+
+        return workload;
+    }
+
+    private void Fill(KeyValuePair<string, object?>[] buffer, string host, string protocol, EndpointWorkload? destination, EndpointModel? endpoint, int responseCode, string? grpcStatus, string responseFlags)
     {
         var service = _services.TryGetValue((host, protocol), out var cached) ? cached : _services.GetOrAdd((host, protocol), BuildService);
         service.Tags.CopyTo(buffer, 0);
-        var workload = endpoint?.Workload is { } w
+        var workload = destination is { } w
             ? _workloads.TryGetValue(w, out var known) ? known : _workloads.GetValue(w, BuildWorkload)
             : service.UnknownWorkload;
         workload.CopyTo(buffer, ServiceTagCount);

@@ -137,7 +137,7 @@ internal sealed class MeshCallInterceptor : Interceptor, IAttemptTransport<GrpcU
 
             var elapsed = _time.GetElapsedTime(start);
             _telemetry.RecordAttempt(method, _target, status, elapsed);
-            _telemetry.RecordCall(method, _target, service.Name, route.Name, cluster.Name, status, elapsed, endpoint, request, response);
+            _telemetry.RecordCall(method, _target, service.Name, route.Name, cluster.Name, status, elapsed, endpoint, request, response, _telemetry.IstioEnabled ? call.ResponseHeadersAsync : null);
         }
     }
 
@@ -241,6 +241,7 @@ internal sealed class MeshCallInterceptor : Interceptor, IAttemptTransport<GrpcU
         var start = _time.GetTimestamp();
         var status = StatusCode.OK;
         object? response = null;
+        Task<Metadata>? responseHeaders = null;
         try
         {
             GrpcAttemptResult result;
@@ -262,6 +263,7 @@ internal sealed class MeshCallInterceptor : Interceptor, IAttemptTransport<GrpcU
 
             status = result.Status.StatusCode;
             response = result.Response;
+            responseHeaders = result.Headers;
             call.Complete(result);
             call.ReleaseDeadline();
             if (result.Error is { } error)
@@ -278,7 +280,7 @@ internal sealed class MeshCallInterceptor : Interceptor, IAttemptTransport<GrpcU
                 Volatile.Write(ref _channel, channel);
             }
 
-            _telemetry.RecordCall(call.Method, _target, service.Name, route.Name, cluster.Name, status, _time.GetElapsedTime(start), call.Answered, call.Request, response);
+            _telemetry.RecordCall(call.Method, _target, service.Name, route.Name, cluster.Name, status, _time.GetElapsedTime(start), call.Answered, call.Request, response, responseHeaders);
         }
     }
 

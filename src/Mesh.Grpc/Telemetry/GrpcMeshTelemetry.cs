@@ -89,19 +89,30 @@ public sealed class GrpcMeshTelemetry
     /// </summary>
     internal static long MessageBytes(object? message) => message is IMessage protobuf ? 5L + protobuf.CalculateSize() : -1;
 
-    /// <summary>A unary call: Istio's sizes are its request and response messages (<paramref name="response"/> null when none arrived).</summary>
-    internal void RecordCall(string method, string target, string service, string route, string cluster, StatusCode status, TimeSpan elapsed, EndpointModel? endpoint, object? request, object? response)
+    /// <summary>
+    /// A unary call: Istio's sizes are its request and response messages (<paramref name="response"/> null when none
+    /// arrived); <paramref name="responseHeaders"/>, when they arrived, may name the destination workload (Istio's metadata exchange).
+    /// </summary>
+    internal void RecordCall(string method, string target, string service, string route, string cluster, StatusCode status, TimeSpan elapsed, EndpointModel? endpoint, object? request, object? response, Task<Metadata>? responseHeaders)
     {
-        var sizes = _istio is null ? IstioSizes.None : new IstioSizes(MessageBytes(request), response is null ? 0 : MessageBytes(response));
-        RecordCall(method, target, service, route, cluster, status, elapsed, endpoint, sizes);
+        if (_istio is null)
+        {
+            RecordCall(method, target, service, route, cluster, status, elapsed, endpoint, IstioSizes.None);
+            return;
+        }
+
+        var answered = responseHeaders is { IsCompletedSuccessfully: true } && responseHeaders.Result.GetValue(IstioPeerMetadata.Header) is { } exchanged
+            ? _istio.AnsweredWorkload(exchanged)
+            : null;
+        RecordCall(method, target, service, route, cluster, status, elapsed, endpoint, new IstioSizes(MessageBytes(request), response is null ? 0 : MessageBytes(response)), answered);
     }
 
     /// <summary>A call (unary or stream) with Istio's sizes as counted.</summary>
-    internal void RecordCall(string method, string target, string service, string route, string cluster, StatusCode status, TimeSpan elapsed, EndpointModel? endpoint, in IstioSizes sizes)
+    internal void RecordCall(string method, string target, string service, string route, string cluster, StatusCode status, TimeSpan elapsed, EndpointModel? endpoint, in IstioSizes sizes, EndpointWorkload? answered = null)
     {
         if (_istio is not null)
         {
-            RecordIstio(target, endpoint, status, elapsed, sizes);
+            RecordIstio(target, endpoint, status, elapsed, sizes, answered);
         }
 
         if (!CallDuration.Enabled)
@@ -122,7 +133,7 @@ public sealed class GrpcMeshTelemetry
     }
 
     /// <summary>Istio's metrics of a call or stream: the answering endpoint (null when none answered) and the sizes.</summary>
-    private void RecordIstio(string target, EndpointModel? endpoint, StatusCode status, TimeSpan elapsed, in IstioSizes sizes)
+    private void RecordIstio(string target, EndpointModel? endpoint, StatusCode status, TimeSpan elapsed, in IstioSizes sizes, EndpointWorkload? answered)
     {
         if (_istio is null)
         {
@@ -133,7 +144,7 @@ public sealed class GrpcMeshTelemetry
         var code = (int)status is >= 0 and <= 16 ? StatusNumbers[(int)status] : ((int)status).ToString(System.Globalization.CultureInfo.InvariantCulture);
 
         // Istio's sidecar reports gRPC calls with the HTTP/2 status, 200 whenever a response arrived.
-        _istio.Record(host, "grpc", endpoint, 200, code, "-", elapsed, sizes);
+        _istio.Record(host, "grpc", endpoint, 200, code, "-", elapsed, sizes, answered: answered);
     }
 
     internal void RecordAttemptStarted(string method, string target)

@@ -289,7 +289,8 @@ public sealed class ServerIstioMetricsTests
         var client = provider.GetRequiredService<IHttpClientFactory>().CreateClient("backend");
 
         // Act
-        var body = await client.GetStringAsync("/seen-metadata").WaitAsync(MeshTestServer.Timeout);
+        using var response = await client.GetAsync("/seen-metadata").WaitAsync(MeshTestServer.Timeout);
+        var body = await response.Content.ReadAsStringAsync();
 
         // Assert: both sides report the same edge.
         await WaitForAsync(1);
@@ -305,6 +306,10 @@ public sealed class ServerIstioMetricsTests
             Assert.That(server["destination_service"], Is.EqualTo("backend"), "the Host the mesh keeps is the logical one");
             Assert.That(caller["reporter"], Is.EqualTo("source"));
             Assert.That(caller["source_workload"], Is.EqualTo("frontend"));
+            Assert.That(caller["destination_workload"], Is.EqualTo("backend-v1"), "named by the server's answer: the configuration says nothing");
+            Assert.That(caller["destination_version"], Is.EqualTo("v1"));
+            Assert.That(caller["destination_workload_namespace"], Is.EqualTo("shop"));
+            Assert.That(response.Headers.Contains("x-envoy-peer-metadata"), Is.False, "the application does not see the exchange");
         });
     }
 

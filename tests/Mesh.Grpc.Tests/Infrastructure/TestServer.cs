@@ -112,7 +112,12 @@ internal sealed class TestServer : IAsyncDisposable
 
             foreach (var behavior in Behaviors(context.RequestHeaders))
             {
-                if (behavior.StartsWith("sleep-", StringComparison.Ordinal))
+                if (behavior.StartsWith("answer-peer-metadata=", StringComparison.Ordinal))
+                {
+                    // Answers with Istio's metadata exchange header, as a sidecar or a mesh server does.
+                    await context.WriteResponseHeadersAsync(new Metadata { { "x-envoy-peer-metadata", behavior["answer-peer-metadata=".Length..] } });
+                }
+                else if (behavior.StartsWith("sleep-", StringComparison.Ordinal))
                 {
                     await Task.Delay(int.Parse(behavior.AsSpan(6), CultureInfo.InvariantCulture), context.CancellationToken);
                 }

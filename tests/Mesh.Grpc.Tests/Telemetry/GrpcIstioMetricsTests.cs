@@ -156,6 +156,47 @@ public sealed class GrpcIstioMetricsTests
         });
     }
 
+    [TestCase(false)]
+    [TestCase(true)]
+    [CancelAfter(30_000)]
+    public async Task UnaryCall_ServerAnswersWithIstioPeerMetadata_DestinationLabelsFromIt(bool retried, CancellationToken cancellationToken)
+    {
+        // Arrange: the configuration names no workload; the server names itself in its answer. With a retry policy
+        // the call takes the mesh's resilient path instead of the single attempt.
+        await using var server = await TestServer.StartAsync("a");
+        var options = new MeshOptions();
+        options.Clusters["greeter"] = new ClusterOptions { Endpoints = { new EndpointOptions { Address = server.Address } } };
+        options.Services[MeshGrpcClient.Host] = new ServiceOptions
+        {
+            Routes = { new RouteOptions { Name = "all", Destinations = { new DestinationOptions { Cluster = "greeter" } }, Retries = retried ? new RetryOptions { Attempts = 2, RetryOn = "unavailable" } : null } },
+        };
+        await using var mesh = MeshGrpcClient.Create(options, s => new MeshBuilder(s).AddIstioMetrics());
+        using var requests = new MetricCollector<long>(mesh.Services.GetRequiredService<IMeterFactory>(), IstioMetrics.Name, "istio_requests_total");
+        var metadata = new Google.Protobuf.WellKnownTypes.Struct
+        {
+            Fields =
+            {
+                ["WORKLOAD_NAME"] = Google.Protobuf.WellKnownTypes.Value.ForString("greeter-v3"),
+                ["NAMESPACE"] = Google.Protobuf.WellKnownTypes.Value.ForString("shop"),
+                ["LABELS"] = Google.Protobuf.WellKnownTypes.Value.ForStruct(new Google.Protobuf.WellKnownTypes.Struct { Fields = { ["app"] = Google.Protobuf.WellKnownTypes.Value.ForString("greeter"), ["version"] = Google.Protobuf.WellKnownTypes.Value.ForString("v3") } }),
+            },
+        };
+        var headers = new Metadata { { "rpc-behavior", "answer-peer-metadata=" + Convert.ToBase64String(Google.Protobuf.MessageExtensions.ToByteArray(metadata)) } };
+
+        // Act
+        await mesh.Client.UnaryCallAsync(new SimpleRequest(), headers, cancellationToken: cancellationToken);
+
+        // Assert
+        var tags = requests.GetMeasurementSnapshot().Single().Tags;
+        Assert.Multiple(() =>
+        {
+            Assert.That(tags["destination_workload"], Is.EqualTo("greeter-v3"));
+            Assert.That(tags["destination_workload_namespace"], Is.EqualTo("shop"));
+            Assert.That(tags["destination_app"], Is.EqualTo("greeter"));
+            Assert.That(tags["destination_version"], Is.EqualTo("v3"));
+        });
+    }
+
     private static MeshOptions Options(RetryOptions? retries, params (TestServer Server, string Workload)[] endpoints)
     {
         var options = new MeshOptions();
