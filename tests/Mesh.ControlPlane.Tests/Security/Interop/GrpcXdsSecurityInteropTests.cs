@@ -1,11 +1,14 @@
+using System.Diagnostics.Metrics;
 using Grpc.Core;
 using Mesh.Authorization;
 using Mesh.Configuration;
-using Mesh.Identity;
 using Mesh.ControlPlane.Tests.Infrastructure;
 using Mesh.Grpc.Tests.Infrastructure;
+using Mesh.Identity;
 using Mesh.Model;
+using Mesh.Telemetry;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 
 namespace Mesh.ControlPlane.Tests.Security.Interop;
 
@@ -32,11 +35,17 @@ public sealed class GrpcXdsSecurityInteropTests
         });
         await using var backend = await StartBackendAsync(mesh, PeerAuthenticationMode.Strict);
         await using var client = await StartClientAsync(mesh);
+        using var served = new MetricCollector<long>(backend.Services.GetRequiredService<IMeterFactory>(), IstioMetrics.Name, "istio_requests_total");
+        using var servedBytes = new MetricCollector<long>(backend.Services.GetRequiredService<IMeterFactory>(), IstioMetrics.Name, "istio_response_bytes");
+        using var sent = new MetricCollector<long>(client.Services.GetRequiredService<IMeterFactory>(), IstioMetrics.Name, "istio_requests_total");
 
         // Act
         var reply = await CallAsync(mesh, client);
 
         // Assert: the server saw the client's ID, and the client accepted the server only because its SAN is the one expected.
+        await TestWait.UntilAsync(() => served.GetMeasurementSnapshot().Count == 1, "the server records the call");
+        var server = served.GetMeasurementSnapshot().Single().Tags;
+        var caller = sent.GetMeasurementSnapshot().Single().Tags;
         var tls = client.Cluster!.Tls!;
         await TestContext.Out.WriteLineAsync($"cluster tls: {tls}; server saw: {reply.Payload}");
         Assert.Multiple(() =>
@@ -46,6 +55,19 @@ public sealed class GrpcXdsSecurityInteropTests
             Assert.That(tls.ToString(), Does.Contain(SecureMesh.BackendId));
             Assert.That(SpiffeCertificates.GetSubjectAltNames(backend.Identity.Current!.Certificate), Is.EqualTo(new[] { SecureMesh.BackendId }), "the CA issued the backend its own ID");
             Assert.That(backend.Calls, Is.EqualTo(1));
+
+            // Istio's metrics of both sides, over Grpc.AspNetCore and the mesh's gRPC client: the same edge, each principal verified.
+            Assert.That(server["reporter"], Is.EqualTo("destination"));
+            Assert.That(server["request_protocol"], Is.EqualTo("grpc"));
+            Assert.That(server["grpc_response_status"], Is.EqualTo("0"));
+            Assert.That(server["connection_security_policy"], Is.EqualTo("mutual_tls"));
+            Assert.That(server["source_principal"], Is.EqualTo(SecureMesh.FrontendId));
+            Assert.That(server["source_workload"], Is.EqualTo("frontend"), "from the metadata exchange header");
+            Assert.That(server["destination_principal"], Is.EqualTo(SecureMesh.BackendId));
+            Assert.That(servedBytes.GetMeasurementSnapshot().Single().Value, Is.GreaterThan(5), "at least one framed message");
+            Assert.That(caller["destination_workload"], Is.EqualTo("backend"), "from the server's answer");
+            Assert.That(caller["destination_principal"], Is.EqualTo(SecureMesh.BackendId));
+            Assert.That(caller["source_principal"], Is.EqualTo(SecureMesh.FrontendId));
         });
     }
 

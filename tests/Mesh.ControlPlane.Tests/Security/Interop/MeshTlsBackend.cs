@@ -53,11 +53,16 @@ internal sealed class MeshTlsBackend : IAsyncDisposable
             o.RootCertificateFile = mesh.RootFile;
             o.CertificateTtl = certificateTtl;
             o.RequestTimeout = TestWait.Timeout;
+        }).AddIstioMetrics(o =>
+        {
+            o.SourceWorkload = "backend";
+            o.SourceWorkloadNamespace = SecureMesh.Namespace;
         });
         builder.Services.AddMeshServer(o => o.PeerAuthentication = mode);
         builder.Services.AddGrpc();
         builder.Services.AddSingleton(this);
         _app = builder.Build();
+        _app.UseMeshIstioMetrics();
         _app.MapGrpcService<TestServiceImpl>();
         _app.MapGrpcService<GreeterImpl>();
         _app.MapGet("/whoami", (HttpContext context) => Results.Text(Record(context)));
@@ -73,6 +78,9 @@ internal sealed class MeshTlsBackend : IAsyncDisposable
 
     /// <summary>The serial numbers of the client certificates of the calls, with how many calls each served.</summary>
     public IReadOnlyDictionary<string, int> ClientSerials => _clientSerials;
+
+    /// <summary>The server's services (its meters: it reports Istio's metrics as destination).</summary>
+    public IServiceProvider Services => _app.Services;
 
     /// <summary>The workload identity the server presents.</summary>
     public IWorkloadIdentityProvider Identity => _app.Services.GetRequiredService<IWorkloadIdentityProvider>();

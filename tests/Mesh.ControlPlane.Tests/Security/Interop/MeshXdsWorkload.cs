@@ -51,6 +51,11 @@ internal sealed class MeshXdsWorkload : IAsyncDisposable
                 o.RootCertificateFile = mesh.RootFile;
                 o.CertificateTtl = certificateTtl ?? TimeSpan.FromHours(1);
                 o.RequestTimeout = TestWait.Timeout;
+            })
+            .AddIstioMetrics(o =>
+            {
+                o.SourceWorkload = "frontend";
+                o.SourceWorkloadNamespace = SecureMesh.Namespace;
             });
         configure(builder.Services);
         var workload = new MeshXdsWorkload(builder.Build());
