@@ -36,14 +36,14 @@ internal static class TranslationTimer
             var start = Stopwatch.GetTimestamp();
             foreach (var obj in objects)
             {
-                _ = validate.Invoke(null, [obj]);
+                _ = Call(validate, obj);
             }
 
             var validated = Stopwatch.GetTimestamp();
-            var config = read.Invoke(null, [objects]);
+            var config = Call(read, objects);
             var readDone = Stopwatch.GetTimestamp();
             var allocatedBefore = GC.GetAllocatedBytesForCurrentThread();
-            _ = translate.Invoke(null, [config, "bench-" + i.ToString(CultureInfo.InvariantCulture)]);
+            _ = Call(translate, config, "bench-" + i.ToString(CultureInfo.InvariantCulture));
             var allocatedAfter = GC.GetAllocatedBytesForCurrentThread();
             var translated = Stopwatch.GetTimestamp();
 
@@ -81,6 +81,15 @@ internal static class TranslationTimer
     {
         var sorted = values.Order().ToList();
         return sorted.Count == 0 ? 0 : sorted[sorted.Count / 2];
+    }
+
+    /// <summary>Calls a static method with the leading arguments given and its optional ones at their defaults.</summary>
+    private static object? Call(MethodInfo method, params object?[] given)
+    {
+        var arguments = new object?[method.GetParameters().Length];
+        given.CopyTo(arguments, 0);
+        Array.Fill(arguments, Type.Missing, given.Length, arguments.Length - given.Length);
+        return method.Invoke(null, arguments);
     }
 }
 
