@@ -42,7 +42,7 @@ internal static class LoadTestCommand
         var log = Console.Error;
         var clock = Stopwatch.StartNew();
 
-        await using var server = await ServeProcess<ServerPorts>.StartAsync(null, budget + TimeSpan.FromMinutes(1), token);
+        await using var server = await ServeProcess<ServerPorts>.StartAsync(ServeProtocol.MaxSeconds(budget + TimeSpan.FromMinutes(1)), null, TimeSpan.FromSeconds(30), token);
         NginxHost? nginx = null;
         var notes = new List<string>();
         if (options.Variants.Contains(VariantKind.Nginx))
@@ -52,7 +52,7 @@ internal static class LoadTestCommand
             {
                 try
                 {
-                    nginx = await NginxHost.StartAsync(binary, server.Ports.BackendsHttp11, budget + TimeSpan.FromMinutes(1), token);
+                    nginx = await NginxHost.StartAsync(binary, server.Ready.BackendsHttp11, budget + TimeSpan.FromMinutes(1), token);
                 }
                 catch (InvalidOperationException ex)
                 {
@@ -71,19 +71,19 @@ internal static class LoadTestCommand
             var variants = options.Variants.Where(v => v != VariantKind.Nginx || nginx is not null).ToArray();
             var machine = MachineInfo.Collect(nginx?.Version ?? "nginx not run");
             await log.WriteLineAsync($"machine: {machine}");
-            await log.WriteLineAsync($"server process {server.Pid}: backends h1 {string.Join(",", server.Ports.BackendsHttp11)} h2 {string.Join(",", server.Ports.BackendsHttp2)}, YARP h1 {server.Ports.YarpHttp11} h2 {server.Ports.YarpHttp2}"
+            await log.WriteLineAsync($"server process {server.Pid}: backends h1 {string.Join(",", server.Ready.BackendsHttp11)} h2 {string.Join(",", server.Ready.BackendsHttp2)}, YARP h1 {server.Ready.YarpHttp11} h2 {server.Ready.YarpHttp2}"
                 + (nginx is null ? "" : $"; nginx h1 {nginx.Http11Port} h2 {nginx.Http2Port}"));
 
             using var metrics = new MeshMetricsListener();
             var meter = new ResourceMeter(server, nginx, metrics);
             if (options.AllocationProfile)
             {
-                return await AllocationProfiler.RunAsync(options, variants, server.Ports, nginx, metrics, log, token);
+                return await AllocationProfiler.RunAsync(options, variants, server.Ready, nginx, metrics, log, token);
             }
 
             if (options.Soak is { } soak)
             {
-                using var variant = VariantFactory.Create(soak, options.Protocols[0], server.Ports, nginx, metrics);
+                using var variant = VariantFactory.Create(soak, options.Protocols[0], server.Ready, nginx, metrics);
                 var recorder1 = new LatencyRecorder(8_000_000);
                 await SmokeCheckAsync(variant, token);
                 await ClosedLoop.RunAsync(variant, options.Concurrency, options.InitialWarmup, recorder1, token);
@@ -170,7 +170,7 @@ internal static class LoadTestCommand
         CancellationToken token)
     {
         var report = new ProtocolReport { Protocol = protocol.Key(), Label = protocol.Label() };
-        var variants = kinds.Select(k => VariantFactory.Create(k, protocol, server.Ports, nginx, metrics)).ToList();
+        var variants = kinds.Select(k => VariantFactory.Create(k, protocol, server.Ready, nginx, metrics)).ToList();
         try
         {
             foreach (var variant in variants)

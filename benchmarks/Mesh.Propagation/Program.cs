@@ -1,9 +1,10 @@
+using Mesh.Benchmarking;
 using Mesh.Propagation;
 using Mesh.Propagation.Serving;
 
 // One executable, two roles: the benchmark with the clients and, with --serve, the child process that runs the
 // control plane alone, so that the control plane's CPU time and memory are its own.
-if (args.Length > 0 && args[0] == ServeCommand.Verb)
+if (args.Length > 0 && args[0] == ServeProtocol.Verb)
 {
     return await ServeCommand.RunAsync(args);
 }

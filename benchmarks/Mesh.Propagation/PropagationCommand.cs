@@ -59,7 +59,7 @@ internal static class PropagationCommand
 
     private static async Task<(SettingResult Result, TranslationCost Translation)> RunSettingAsync(PropagationOptions options, int clients, double debounceMs, TextWriter log, CancellationToken cancellationToken)
     {
-        await using var server = await ServerProcess.StartAsync(options.Endpoints, debounceMs, options.Repetitions, cancellationToken);
+        await using var server = await PropagationServer.StartAsync(options.Endpoints, debounceMs, options.Repetitions, cancellationToken);
         var t = server.Ready.Translation;
         await log.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"  server pid {server.Ready.Pid}: rebuild of {t.Objects} objects {t.RebuildMs:F1} ms (validate {t.ValidateMs:F1}, read {t.ReadMs:F1}, translate {t.TranslateMs:F1} ms, {t.TranslateAllocatedBytes / 1024.0 / 1024:F1} MB allocated)"));
 
@@ -230,7 +230,7 @@ internal static class PropagationCommand
     /// CPU per second of both processes with every client connected and nothing changing (keep-alives, timers),
     /// subtracted from each round; measured after the warm-up, once tiered compilation has settled.
     /// </summary>
-    private static async Task<(double Server, double Client)> MeasureIdleAsync(ServerProcess server, CancellationToken cancellationToken)
+    private static async Task<(double Server, double Client)> MeasureIdleAsync(ServeProcess<ServerReady> server, CancellationToken cancellationToken)
     {
         var server0 = await server.StatsAsync(collect: false, cancellationToken);
         var client0 = CpuClock.ProcessNanoseconds();

@@ -31,8 +31,8 @@ internal static class TlsLoadCommand
             $"concurrency {options.Concurrency} (handshakes {options.HandshakeConcurrency}); about {expected.TotalSeconds:0} s of load, stopping after {limit.TotalSeconds:0} s at the latest");
 
         var certificates = Certificates.Create();
-        await using var server = await ServeProcess<ServerPorts>.StartAsync(JsonSerializer.Serialize(certificates), limit + TimeSpan.FromSeconds(30), token);
-        Console.WriteLine($"server process {server.Pid}: tls listener 127.0.0.1:{server.Ports.Tls}, mtls listener 127.0.0.1:{server.Ports.Mtls}");
+        await using var server = await ServeProcess<ServerPorts>.StartAsync(ServeProtocol.MaxSeconds(limit + TimeSpan.FromSeconds(30)), JsonSerializer.Serialize(certificates), TimeSpan.FromSeconds(30), token);
+        Console.WriteLine($"server process {server.Pid}: tls listener 127.0.0.1:{server.Ready.Tls}, mtls listener 127.0.0.1:{server.Ready.Mtls}");
         var runner = new Runner(server, options, token);
         var loadBefore = MachineInfo.LoadAverage();
         List<PeerObservation> resumption = [];
@@ -44,10 +44,10 @@ internal static class TlsLoadCommand
                 {
                     var variants = new[]
                     {
-                        VariantFactory.CreatePlain("tls", mutual: false, version, server.Ports, certificates),
-                        VariantFactory.CreatePlain("mtls", mutual: true, version, server.Ports, certificates),
-                        VariantFactory.CreateMesh("mesh-tls", mutual: false, version, server.Ports, certificates),
-                        VariantFactory.CreateMesh("mesh-mtls", mutual: true, version, server.Ports, certificates),
+                        VariantFactory.CreatePlain("tls", mutual: false, version, server.Ready, certificates),
+                        VariantFactory.CreatePlain("mtls", mutual: true, version, server.Ready, certificates),
+                        VariantFactory.CreateMesh("mesh-tls", mutual: false, version, server.Ready, certificates),
+                        VariantFactory.CreateMesh("mesh-mtls", mutual: true, version, server.Ready, certificates),
                     };
                     await runner.RunSectionAsync("steady", protocol, variants, options.Concurrency);
                 }
@@ -57,13 +57,13 @@ internal static class TlsLoadCommand
             {
                 var variants = new[]
                 {
-                    VariantFactory.CreatePlain("tls +resume", mutual: false, HttpVersion.Version11, server.Ports, certificates, connectionClose: true, allowResume: true),
-                    VariantFactory.CreatePlain("mtls +resume", mutual: true, HttpVersion.Version11, server.Ports, certificates, connectionClose: true, allowResume: true),
-                    VariantFactory.CreatePlain("tls -resume", mutual: false, HttpVersion.Version11, server.Ports, certificates, connectionClose: true, allowResume: false),
-                    VariantFactory.CreatePlain("mtls -resume", mutual: true, HttpVersion.Version11, server.Ports, certificates, connectionClose: true, allowResume: false),
+                    VariantFactory.CreatePlain("tls +resume", mutual: false, HttpVersion.Version11, server.Ready, certificates, connectionClose: true, allowResume: true),
+                    VariantFactory.CreatePlain("mtls +resume", mutual: true, HttpVersion.Version11, server.Ready, certificates, connectionClose: true, allowResume: true),
+                    VariantFactory.CreatePlain("tls -resume", mutual: false, HttpVersion.Version11, server.Ready, certificates, connectionClose: true, allowResume: false),
+                    VariantFactory.CreatePlain("mtls -resume", mutual: true, HttpVersion.Version11, server.Ready, certificates, connectionClose: true, allowResume: false),
                 };
                 await runner.RunSectionAsync("handshake", "HTTP/1.1, Connection: close", variants, options.HandshakeConcurrency);
-                resumption = await ResumptionCheck.RunAsync(server.Ports, certificates, token);
+                resumption = await ResumptionCheck.RunAsync(server.Ready, certificates, token);
                 foreach (var o in resumption)
                 {
                     Console.WriteLine($"resumption check, request {o.Request}: presented {o.PresentedSerial}, server saw {o.ServerSawSerial}, resumed {o.Resumed}, validated peer {o.ServerValidatedPeer}");
@@ -147,7 +147,7 @@ internal static class TlsLoadCommand
 
         private async Task<Measurement> MeasureAsync(string section, string protocol, Variant variant, int round, int concurrency)
         {
-            var stats0 = await server.GetStatsAsync<ServerStats>(token);
+            var stats0 = await server.RequestAsync<ServerStats>("stats", TimeSpan.FromSeconds(10), token);
             var serverCpu0 = ProcStat.CpuTime(server.Pid);
             var busy0 = ProcStat.MachineBusy();
             var callbacks0 = variant.Callbacks?.Read() ?? default;
@@ -163,7 +163,7 @@ internal static class TlsLoadCommand
             var callbacks1 = variant.Callbacks?.Read() ?? default;
             var busy = ProcStat.MachineBusy() - busy0;
             var serverCpu = ProcStat.CpuTime(server.Pid) - serverCpu0;
-            var stats1 = await server.GetStatsAsync<ServerStats>(token);
+            var stats1 = await server.RequestAsync<ServerStats>("stats", TimeSpan.FromSeconds(10), token);
             var listener = variant.Listener == "mtls" ? stats1.Mtls - stats0.Mtls : stats1.Tls - stats0.Tls;
 
             // CPU per request over every request the server saw in the window, the tail after the deadline included.

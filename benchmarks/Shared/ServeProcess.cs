@@ -5,30 +5,34 @@ using System.Text.Json;
 namespace Mesh.Benchmarking;
 
 /// <summary>
-/// The line protocol between a load harness and its server process: the harness starts its own executable with
-/// <see cref="Verb"/>, the server prints <see cref="ReadyPrefix"/> + its ports as JSON once listening, answers a
-/// <c>stats</c> line on standard input with <see cref="StatsPrefix"/> + JSON, and exits on <c>quit</c> or when its
-/// standard input closes.
+/// The line protocol between a benchmark harness and its server process: the harness starts its own executable with
+/// <see cref="Verb"/> and the server's arguments, the server prints <see cref="ReadyPrefix"/> + JSON once listening,
+/// answers each command line on standard input with <see cref="ReplyPrefix"/> + JSON, and exits on <c>quit</c> or
+/// when its standard input closes.
 /// </summary>
 internal static class ServeProtocol
 {
     public const string Verb = "--serve";
     public const string ReadyPrefix = "READY ";
-    public const string StatsPrefix = "STATS ";
+    public const string ReplyPrefix = "REPLY ";
+
+    /// <summary>The arguments that bound the server's lifetime, so a harness that dies never leaves it running.</summary>
+    public static string[] MaxSeconds(TimeSpan lifetime) => ["--max-seconds", lifetime.TotalSeconds.ToString("F0", CultureInfo.InvariantCulture)];
 }
 
 /// <summary>
-/// A load harness's handle on its server process (so the client's CPU time and allocations are its own): starts this
-/// same executable with <see cref="ServeProtocol.Verb"/>, optionally hands it one line of input, reads the ports it
-/// reports, asks it for its counters, and stops it. Its CPU time is read by the caller from <see cref="Pid"/>.
+/// A benchmark harness's handle on its server process (so the client's CPU time and allocations are its own): starts
+/// this same executable with <see cref="ServeProtocol.Verb"/>, optionally hands it one line of input, reads what it
+/// reports when ready, sends it one command at a time and waits for the reply, and stops it. Its CPU time is read by
+/// the caller from <see cref="Pid"/>.
 /// </summary>
-internal sealed class ServeProcess<TPorts> : IAsyncDisposable
+internal sealed class ServeProcess<TReady> : IAsyncDisposable
 {
     private readonly Process _process;
-    private readonly Lock _lock = new();
+    private readonly SemaphoreSlim _oneCommand = new(1, 1);
     private readonly TaskCompletionSource<string> _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Task _reader;
-    private TaskCompletionSource<string>? _pendingStats;
+    private TaskCompletionSource<string>? _pending;
 
     private ServeProcess(Process process)
     {
@@ -37,12 +41,16 @@ internal sealed class ServeProcess<TPorts> : IAsyncDisposable
         _ = Task.Run(ForwardErrorsAsync);
     }
 
-    public TPorts Ports { get; private set; } = default!;
+    /// <summary>What the server reported when it was ready (its ports, ...).</summary>
+    public TReady Ready { get; private set; } = default!;
 
     public int Pid => _process.Id;
 
-    /// <summary>Starts the server process; <paramref name="input"/>, when given, is its first line of standard input.</summary>
-    public static async Task<ServeProcess<TPorts>> StartAsync(string? input, TimeSpan maxLifetime, CancellationToken cancellationToken)
+    /// <summary>
+    /// Starts the server process with <paramref name="arguments"/> after the verb; <paramref name="input"/>, when given,
+    /// is its first line of standard input; waits <paramref name="readyTimeout"/> at most for it to be ready.
+    /// </summary>
+    public static async Task<ServeProcess<TReady>> StartAsync(IEnumerable<string> arguments, string? input, TimeSpan readyTimeout, CancellationToken cancellationToken)
     {
         var self = Environment.ProcessPath ?? throw new InvalidOperationException("cannot find this executable to start the server process");
         var start = new ProcessStartInfo(self)
@@ -60,10 +68,13 @@ internal sealed class ServeProcess<TPorts> : IAsyncDisposable
         }
 
         start.ArgumentList.Add(ServeProtocol.Verb);
-        start.ArgumentList.Add("--max-seconds");
-        start.ArgumentList.Add(maxLifetime.TotalSeconds.ToString("F0", CultureInfo.InvariantCulture));
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
         var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start '{self} {ServeProtocol.Verb}'");
-        var serve = new ServeProcess<TPorts>(process);
+        var serve = new ServeProcess<TReady>(process);
         try
         {
             if (input is not null)
@@ -72,8 +83,8 @@ internal sealed class ServeProcess<TPorts> : IAsyncDisposable
                 await process.StandardInput.FlushAsync(cancellationToken);
             }
 
-            var line = await serve._ready.Task.WaitAsync(TimeSpan.FromSeconds(30), cancellationToken);
-            serve.Ports = JsonSerializer.Deserialize<TPorts>(line) ?? throw new InvalidOperationException($"the server process sent '{line}'");
+            var line = await serve._ready.Task.WaitAsync(readyTimeout, cancellationToken);
+            serve.Ready = JsonSerializer.Deserialize<TReady>(line) ?? throw new InvalidOperationException($"the server process sent '{line}'");
             return serve;
         }
         catch
@@ -83,19 +94,23 @@ internal sealed class ServeProcess<TPorts> : IAsyncDisposable
         }
     }
 
-    /// <summary>Asks the server process for its counters.</summary>
-    public async Task<TStats> GetStatsAsync<TStats>(CancellationToken cancellationToken)
+    /// <summary>Sends <paramref name="command"/> and waits <paramref name="timeout"/> at most for its reply; one command at a time.</summary>
+    public async Task<T> RequestAsync<T>(string command, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        var pending = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
-        lock (_lock)
+        await _oneCommand.WaitAsync(cancellationToken);
+        try
         {
-            _pendingStats = pending;
+            var pending = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+            Volatile.Write(ref _pending, pending);
+            await _process.StandardInput.WriteLineAsync(command.AsMemory(), cancellationToken);
+            await _process.StandardInput.FlushAsync(cancellationToken);
+            var line = await pending.Task.WaitAsync(timeout, cancellationToken);
+            return JsonSerializer.Deserialize<T>(line) ?? throw new InvalidOperationException($"the server process replied '{line}' to '{command}'");
         }
-
-        await _process.StandardInput.WriteLineAsync("stats".AsMemory(), cancellationToken);
-        await _process.StandardInput.FlushAsync(cancellationToken);
-        var line = await pending.Task.WaitAsync(TimeSpan.FromSeconds(10), cancellationToken);
-        return JsonSerializer.Deserialize<TStats>(line) ?? throw new InvalidOperationException($"the server process sent '{line}'");
+        finally
+        {
+            _oneCommand.Release();
+        }
     }
 
     public async ValueTask DisposeAsync()
@@ -109,7 +124,7 @@ internal sealed class ServeProcess<TPorts> : IAsyncDisposable
                 _process.StandardInput.Close();
             }
 
-            await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
+            await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(15));
         }
         catch (Exception ex) when (ex is TimeoutException or IOException or InvalidOperationException)
         {
@@ -118,6 +133,7 @@ internal sealed class ServeProcess<TPorts> : IAsyncDisposable
 
         await _reader.WaitAsync(TimeSpan.FromSeconds(5)).ContinueWith(static _ => { }, TaskScheduler.Default);
         _process.Dispose();
+        _oneCommand.Dispose();
     }
 
     private async Task ReadOutputAsync()
@@ -128,16 +144,9 @@ internal sealed class ServeProcess<TPorts> : IAsyncDisposable
             {
                 _ready.TrySetResult(line[ServeProtocol.ReadyPrefix.Length..]);
             }
-            else if (line.StartsWith(ServeProtocol.StatsPrefix, StringComparison.Ordinal))
+            else if (line.StartsWith(ServeProtocol.ReplyPrefix, StringComparison.Ordinal))
             {
-                TaskCompletionSource<string>? pending;
-                lock (_lock)
-                {
-                    pending = _pendingStats;
-                    _pendingStats = null;
-                }
-
-                pending?.TrySetResult(line[ServeProtocol.StatsPrefix.Length..]);
+                Interlocked.Exchange(ref _pending, null)?.TrySetResult(line[ServeProtocol.ReplyPrefix.Length..]);
             }
             else
             {
@@ -145,7 +154,9 @@ internal sealed class ServeProcess<TPorts> : IAsyncDisposable
             }
         }
 
-        _ready.TrySetException(new InvalidOperationException($"the server process exited before reporting its ports (exit code {(_process.HasExited ? _process.ExitCode : -1)})"));
+        var exited = new InvalidOperationException($"the server process exited (exit code {(_process.HasExited ? _process.ExitCode : -1)})");
+        _ready.TrySetException(exited);
+        Interlocked.Exchange(ref _pending, null)?.TrySetException(exited);
     }
 
     private async Task ForwardErrorsAsync()

@@ -18,7 +18,7 @@ internal sealed class ResourceMeter(ServeProcess<ServerPorts> server, NginxHost?
     /// <summary>Before a measurement: the server side first, so that asking it costs the client window nothing.</summary>
     public async Task<Snapshot> BeginAsync(CancellationToken cancellationToken)
     {
-        var backends = (await server.GetStatsAsync<ServerStats>(cancellationToken)).Requests;
+        var backends = (await server.RequestAsync<ServerStats>("stats", TimeSpan.FromSeconds(10), cancellationToken)).Requests;
         var serverCpu = ServerCpu();
         var others = ProcStat.OtherProcessesCpu(_ours) + ProcStat.StealTime();
         return Client(backends, serverCpu) with { OtherProcesses = others, Timestamp = Stopwatch.GetTimestamp() };
@@ -30,7 +30,7 @@ internal sealed class ResourceMeter(ServeProcess<ServerPorts> server, NginxHost?
         var client = Client([], TimeSpan.Zero) with { Timestamp = Stopwatch.GetTimestamp() };
         var others = ProcStat.OtherProcessesCpu(_ours) + ProcStat.StealTime();
         var serverCpu = ServerCpu();
-        var backends = (await server.GetStatsAsync<ServerStats>(cancellationToken)).Requests;
+        var backends = (await server.RequestAsync<ServerStats>("stats", TimeSpan.FromSeconds(10), cancellationToken)).Requests;
         return client with { ServerCpu = serverCpu, Backends = backends, OtherProcesses = others };
     }
 

@@ -99,7 +99,7 @@ internal static class ServeCommand
                 if (line == "stats")
                 {
                     var stats = new ServerStats([.. counters.Select(c => Interlocked.Read(ref c))]);
-                    Console.Out.WriteLine(ServeProtocol.StatsPrefix + JsonSerializer.Serialize(stats));
+                    Console.Out.WriteLine(ServeProtocol.ReplyPrefix + JsonSerializer.Serialize(stats));
                     Console.Out.Flush();
                 }
             }

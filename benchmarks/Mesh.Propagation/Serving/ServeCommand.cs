@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using Mesh.Benchmarking;
 using Mesh.ControlPlane.Hosting;
 
 namespace Mesh.Propagation.Serving;
@@ -14,10 +15,6 @@ namespace Mesh.Propagation.Serving;
 /// </summary>
 internal static class ServeCommand
 {
-    public const string Verb = "--serve";
-    public const string ReadyPrefix = "ready ";
-    public const string ReplyPrefix = "reply ";
-
     public static async Task<int> RunAsync(string[] args)
     {
         var endpoints = 1000;
@@ -54,7 +51,7 @@ internal static class ServeCommand
         });
 
         var translation = TranslationTimer.Measure(app, store.Snapshot(), repetitions);
-        Console.WriteLine(ReadyPrefix + JsonSerializer.Serialize(new ServerReady(app.XdsPort, app.AdminPort, Environment.ProcessId, translation)));
+        Console.WriteLine(ServeProtocol.ReadyPrefix + JsonSerializer.Serialize(new ServerReady(app.XdsPort, app.AdminPort, Environment.ProcessId, translation)));
 
         // The parent owns this process; the limit only ends an orphan.
         using var lifetime = new CancellationTokenSource(TimeSpan.FromSeconds(maxSeconds));
@@ -74,7 +71,7 @@ internal static class ServeCommand
                 break;
             }
 
-            Console.WriteLine(ReplyPrefix + JsonSerializer.Serialize(reply, reply.GetType()));
+            Console.WriteLine(ServeProtocol.ReplyPrefix + JsonSerializer.Serialize(reply, reply.GetType()));
         }
 
         return 0;

@@ -133,7 +133,7 @@ internal static class ServeCommand
 
                 if (line == "stats")
                 {
-                    Console.Out.WriteLine(ServeProtocol.StatsPrefix + JsonSerializer.Serialize(new ServerStats(tls.Snapshot(), mtls.Snapshot())));
+                    Console.Out.WriteLine(ServeProtocol.ReplyPrefix + JsonSerializer.Serialize(new ServerStats(tls.Snapshot(), mtls.Snapshot())));
                     Console.Out.Flush();
                 }
             }
