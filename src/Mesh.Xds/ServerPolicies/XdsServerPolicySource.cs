@@ -67,6 +67,11 @@ internal sealed partial class XdsServerPolicySource : IServerPolicySource, IXdsR
             Log.StartupTimeout(_logger, ListenerName, timeout);
             return false;
         }
+        catch (TaskCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            // Disposed before a listener arrived, as XdsConfigSource.WaitForFirstConfigurationAsync.
+            return false;
+        }
     }
 
     /// <summary>The listener name for <paramref name="listeningAddress"/>: the template with <c>%s</c> replaced (gRFC A36).</summary>

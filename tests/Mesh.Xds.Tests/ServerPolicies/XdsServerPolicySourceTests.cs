@@ -15,6 +15,21 @@ public sealed class XdsServerPolicySourceTests
         new(fake, template, Address, XdsServerPolicyOptions.NotServing, NullLogger<XdsServerPolicySource>.Instance);
 
     [Test]
+    public async Task WaitForFirstListener_SourceDisposedBeforeAListener_ReturnsFalseInsteadOfThrowing()
+    {
+        // Arrange: the host stops (and disposes the source) while its start still waits for the first listener.
+        var fake = new ResourceWatchSourceFake();
+        var source = NewSource(fake);
+        var wait = source.WaitForFirstListenerAsync(TimeSpan.FromMinutes(1), TimeProvider.System, CancellationToken.None);
+
+        // Act
+        source.Dispose();
+
+        // Assert
+        Assert.That(await wait.WaitAsync(TimeSpan.FromSeconds(10)), Is.False);
+    }
+
+    [Test]
     public void Current_BeforeListener_IsStrictAndDeniesEverything()
     {
         // Arrange
