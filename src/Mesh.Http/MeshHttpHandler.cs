@@ -173,8 +173,8 @@ internal sealed class MeshHttpHandler : DelegatingHandler, IAttemptTransport<Htt
         }
         finally
         {
-            // The caller's message leaves the mesh as it came: a retry handler outside the mesh, or code reading
-            // response.RequestMessage, sees the logical address, not the endpoint the mesh picked.
+            // The caller's message leaves the mesh with its logical address: a retry handler outside the mesh, or code
+            // reading response.RequestMessage, sees it, not the endpoint the mesh picked (headers the mesh added stay).
             request.RequestUri = logicalUri;
             var elapsed = _time.GetElapsedTime(start);
             if (_istio is not null)
@@ -194,8 +194,9 @@ internal sealed class MeshHttpHandler : DelegatingHandler, IAttemptTransport<Htt
             request.Options.Set(CallerPropagation, true);
         }
 
-        // Istio's metrics label the request with the endpoint that answered last (the single-attempt path knows it).
-        if (_istio is not null)
+        // Istio's metrics label the request with the endpoint of its latest attempt (with hedging, the latest started);
+        // SendAttemptAsync notes it already when the mesh's own metrics do, and the single-attempt path passes it directly.
+        if (_istio is not null && !_options.RecordEndpointInMetrics)
         {
             request.Options.Set(AnsweringEndpoint, endpoint);
         }

@@ -16,7 +16,10 @@ internal sealed class MeshIstioMetricsMiddleware(RequestDelegate next, IstioMetr
 {
     private const string GrpcContentType = "application/grpc";
 
-    public async Task InvokeAsync(HttpContext context)
+    public Task InvokeAsync(HttpContext context) =>
+        istio.IsEnabled ? MeasureAsync(context) : next(context);
+
+    private async Task MeasureAsync(HttpContext context)
     {
         var start = Stopwatch.GetTimestamp();
         var request = context.Request;

@@ -21,6 +21,10 @@ public sealed class SpiffeId : IEquatable<SpiffeId>
         TrustDomain = trustDomain;
         Path = path;
         Value = Prefix + trustDomain + path;
+        if (path.Split('/') is ["", "ns", var ns, "sa", var sa])
+        {
+            (Namespace, ServiceAccount) = (ns, sa);
+        }
     }
 
     /// <summary>The trust domain, e.g. <c>cluster.local</c>.</summary>
@@ -33,10 +37,10 @@ public sealed class SpiffeId : IEquatable<SpiffeId>
     public string Value { get; }
 
     /// <summary>The Kubernetes namespace when the path is <c>/ns/&lt;ns&gt;/sa/&lt;sa&gt;</c>, otherwise <see langword="null"/>.</summary>
-    public string? Namespace => TrySplitServiceAccount(out var ns, out _) ? ns : null;
+    public string? Namespace { get; }
 
     /// <summary>The Kubernetes service account when the path is <c>/ns/&lt;ns&gt;/sa/&lt;sa&gt;</c>, otherwise <see langword="null"/>.</summary>
-    public string? ServiceAccount => TrySplitServiceAccount(out _, out var sa) ? sa : null;
+    public string? ServiceAccount { get; }
 
     /// <summary>The ID of a Kubernetes service account: <c>spiffe://&lt;trustDomain&gt;/ns/&lt;ns&gt;/sa/&lt;sa&gt;</c>.</summary>
     public static SpiffeId ForServiceAccount(string trustDomain, string @namespace, string serviceAccount)
@@ -139,20 +143,6 @@ public sealed class SpiffeId : IEquatable<SpiffeId>
 
     /// <inheritdoc/>
     public override string ToString() => Value;
-
-    private bool TrySplitServiceAccount(out string? ns, out string? sa)
-    {
-        ns = sa = null;
-        var parts = Path.Split('/');
-        if (parts is ["", "ns", var n, "sa", var s])
-        {
-            ns = n;
-            sa = s;
-            return true;
-        }
-
-        return false;
-    }
 
     private static string Shorten(string value) => value.Length <= 64 ? value : string.Concat(value.AsSpan(0, 64), "...");
 }

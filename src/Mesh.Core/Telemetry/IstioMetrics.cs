@@ -70,7 +70,7 @@ public sealed class IstioMetricsOptions
 /// <c>reporter="source"</c> (and, with Mesh.AspNetCore's <c>UseMeshIstioMetrics()</c>, as its server sidecar would with
 /// <c>reporter="destination"</c>), so Istio's dashboards and Kiali's graph see proxyless workloads: <c>istio_requests_total</c>,
 /// <c>istio_request_duration_milliseconds</c>, <c>istio_request_bytes</c>, <c>istio_response_bytes</c> and, for gRPC
-/// streams, <c>istio_request_messages_total</c> / <c>istio_response_messages_total</c>. The <c>destination_*</c> workload
+/// streams the client sends, <c>istio_request_messages_total</c> / <c>istio_response_messages_total</c>. The <c>destination_*</c> workload
 /// labels come from what the server said in its answer (Istio's metadata exchange), else the answering endpoint's
 /// <see cref="EndpointWorkload"/>, <c>destination_principal</c> from the
 /// identity its last verified TLS handshake proved. Registered only by <c>AddIstioMetrics</c>; transports record nothing
@@ -125,7 +125,7 @@ public sealed class IstioMetrics
         (PeerMetadataId, PeerMetadata) = IstioPeerMetadata.Encode(options, CanonicalService, CanonicalRevision);
     }
 
-    /// <summary>This workload's <c>x-envoy-peer-metadata</c> value (Istio's metadata exchange), sent with every answer and, unless turned off, every request.</summary>
+    /// <summary>This workload's <c>x-envoy-peer-metadata</c> value (Istio's metadata exchange): sent with requests unless turned off, and with the answer to a request that carried one.</summary>
     internal string PeerMetadata { get; }
 
     /// <summary>Whether clients add the metadata exchange headers to their requests (<see cref="IstioMetricsOptions.SendPeerMetadata"/>).</summary>
@@ -136,6 +136,9 @@ public sealed class IstioMetrics
 
     /// <summary>The meter.</summary>
     public Meter Meter { get; }
+
+    /// <summary>Whether any instrument has a listener; callers skip their per-request work (counting, sizing) when not.</summary>
+    internal bool IsEnabled => Requests.Enabled || Duration.Enabled || RequestBytes.Enabled || ResponseBytes.Enabled || RequestMessages.Enabled || ResponseMessages.Enabled;
 
     internal Counter<long> Requests { get; }
 
@@ -159,7 +162,7 @@ public sealed class IstioMetrics
     /// </summary>
     internal PendingResponse? Record(string host, string protocol, EndpointModel? endpoint, int responseCode, string? grpcStatus, string responseFlags, TimeSpan elapsed, in IstioSizes sizes, bool responsePending = false, EndpointWorkload? answered = null)
     {
-        if (!Requests.Enabled && !Duration.Enabled && !RequestBytes.Enabled && !ResponseBytes.Enabled && !RequestMessages.Enabled && !ResponseMessages.Enabled)
+        if (!IsEnabled)
         {
             return null;
         }
@@ -173,13 +176,14 @@ public sealed class IstioMetrics
 
     /// <summary>
     /// Records one request this workload served, as Envoy's server sidecar would with <c>reporter="destination"</c>:
-    /// the <c>destination_*</c> labels are this workload's, the <c>source_*</c> ones what the peer's SPIFFE ID tells
-    /// (principal and namespace; <see langword="null"/> for a plaintext caller), <c>connection_security_policy</c>
+    /// the <c>destination_*</c> labels are this workload's, the <c>source_*</c> ones what the caller said of itself in
+    /// Istio's metadata exchange (<paramref name="peerMetadata"/>) with the namespace of its SPIFFE ID when it has one
+    /// (<see langword="null"/> for a caller without a certificate), <c>connection_security_policy</c>
     /// <c>mutual_tls</c> or <c>none</c>. <paramref name="host"/> is the authority the caller addressed.
     /// </summary>
     internal void RecordInbound(string host, string protocol, SpiffeId? peer, string? peerMetadata, int responseCode, string? grpcStatus, TimeSpan elapsed, in IstioSizes sizes)
     {
-        if (!Requests.Enabled && !Duration.Enabled && !RequestBytes.Enabled && !ResponseBytes.Enabled && !RequestMessages.Enabled && !ResponseMessages.Enabled)
+        if (!IsEnabled)
         {
             return;
         }
@@ -187,7 +191,7 @@ public sealed class IstioMetrics
         var buffer = t_buffer ??= new KeyValuePair<string, object?>[TagCount];
         var service = _inbound.TryGetValue((host, protocol), out var cached) ? cached : _inbound.GetOrAdd((host, protocol), BuildInbound);
         service.CopyTo(buffer, 0);
-        SourceTags(peer?.Value, peerMetadata).CopyTo(buffer, ServiceTagCount);
+        SourceTags(peer, peerMetadata).CopyTo(buffer, ServiceTagCount);
         var i = ServiceTagCount + WorkloadTagCount;
         buffer[i++] = new("response_code", MeshTelemetry.StatusCode(responseCode));
         buffer[i++] = new("grpc_response_status", grpcStatus ?? string.Empty);
@@ -248,15 +252,15 @@ public sealed class IstioMetrics
     /// The caller's labels: its namespace from its SPIFFE ID (a certificate outranks what it says), the rest from the
     /// metadata it sent (Istio's exchange). Cached per pair; callers can send anything, so the cache is bounded.
     /// </summary>
-    private KeyValuePair<string, object?>[] SourceTags(string? spiffeId, string? peerMetadata)
+    private KeyValuePair<string, object?>[] SourceTags(SpiffeId? peer, string? peerMetadata)
     {
-        var key = (spiffeId ?? string.Empty, peerMetadata ?? string.Empty);
+        var key = (peer?.Value ?? string.Empty, peerMetadata ?? string.Empty);
         if (_peers.TryGetValue(key, out var known))
         {
             return known;
         }
 
-        var tags = PeerTags(key.Item1, peerMetadata is null ? null : IstioPeerMetadata.Decode(peerMetadata));
+        var tags = PeerTags(peer?.Namespace, peerMetadata is null ? null : IstioPeerMetadata.Decode(peerMetadata));
         if (_peers.Count < MaxCachedPeers)
         {
             _peers.TryAdd(key, tags);
@@ -265,9 +269,9 @@ public sealed class IstioMetrics
         return tags;
     }
 
-    private static KeyValuePair<string, object?>[] PeerTags(string spiffeId, IstioPeer? said)
+    private static KeyValuePair<string, object?>[] PeerTags(string? certifiedNamespace, IstioPeer? said)
     {
-        var ns = SpiffeId.TryParse(spiffeId, out var id, out _) && id.Namespace is { } fromId ? fromId : said?.Namespace;
+        var ns = certifiedNamespace ?? said?.Namespace;
         var workload = said?.Workload;
         return
         [

@@ -58,8 +58,8 @@ public sealed class GrpcMeshTelemetry
     /// <summary>The status as gRFC A66 tags it, e.g. <c>UNAVAILABLE</c>.</summary>
     internal static string StatusTag(StatusCode code) => (int)code is >= 0 and <= 16 ? StatusNames[(int)code] : code.ToString();
 
-    /// <summary>Whether Istio's metrics are recorded (then streams count their messages).</summary>
-    internal bool IstioEnabled => _istio is not null;
+    /// <summary>Whether Istio's metrics are registered and listened to (then calls are sized and streams count their messages).</summary>
+    internal bool IstioEnabled => _istio is { IsEnabled: true };
 
     /// <summary>
     /// The call's headers with Istio's metadata exchange added (a copy: the caller's may be shared), or the same when
@@ -95,7 +95,7 @@ public sealed class GrpcMeshTelemetry
     /// </summary>
     internal void RecordCall(string method, string target, string service, string route, string cluster, StatusCode status, TimeSpan elapsed, EndpointModel? endpoint, object? request, object? response, Task<Metadata>? responseHeaders)
     {
-        if (_istio is null)
+        if (_istio is not { IsEnabled: true })
         {
             RecordCall(method, target, service, route, cluster, status, elapsed, endpoint, IstioSizes.None);
             return;
@@ -135,16 +135,11 @@ public sealed class GrpcMeshTelemetry
     /// <summary>Istio's metrics of a call or stream: the answering endpoint (null when none answered) and the sizes.</summary>
     private void RecordIstio(string target, EndpointModel? endpoint, StatusCode status, TimeSpan elapsed, in IstioSizes sizes, EndpointWorkload? answered)
     {
-        if (_istio is null)
-        {
-            return;
-        }
-
         var host = _targetHosts.TryGetValue(target, out var cached) ? cached : _targetHosts.GetOrAdd(target, TargetHost);
         var code = (int)status is >= 0 and <= 16 ? StatusNumbers[(int)status] : ((int)status).ToString(System.Globalization.CultureInfo.InvariantCulture);
 
         // Istio's sidecar reports gRPC calls with the HTTP/2 status, 200 whenever a response arrived.
-        _istio.Record(host, "grpc", endpoint, 200, code, "-", elapsed, sizes, answered: answered);
+        _istio!.Record(host, "grpc", endpoint, 200, code, "-", elapsed, sizes, answered: answered);
     }
 
     internal void RecordAttemptStarted(string method, string target)
