@@ -119,7 +119,6 @@ if (!mesh.Current.TryGetService(xds ? "backend.demo.svc.cluster.local" : "backen
 await using var backends = xds
     ? await Backends.StartAsync(mesh.Current.Clusters.Values
         .SelectMany(c => c.Endpoints)
-        .DistinctBy(e => e.Key)
         .Select(e => (e.Workload?.Version ?? "unknown", e)),
         (services, endpoint) => security!.ConfigureBackend(services, controlPlane!.XdsPort, $"{endpoint.Host}:{endpoint.Port}", endpoint.Workload))
     : await Backends.StartAsync(mesh.Current.Clusters["backend"].Endpoints);

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Mesh.AspNetCore;
 using Mesh.AspNetCore.Tls;
 using Mesh.Authorization;
@@ -65,11 +66,5 @@ public static class MeshListenOptionsExtensions
             return http;
         });
         return listenOptions;
-    }
-
-    private sealed class StrongBox<T>
-        where T : class
-    {
-        public T? Value { get; set; }
     }
 }

@@ -91,6 +91,7 @@ internal sealed class CertificateAuthority : IDisposable
         }
 
         RootsPem = rootsPem.ToString();
+        TrustBundle = TrustBundle.FromPem(TrustDomain, RootsPem);
         static DateTimeOffset Min(DateTimeOffset a, DateTime b) => a < b ? a : new DateTimeOffset(b, TimeSpan.Zero);
     }
 
@@ -122,7 +123,7 @@ internal sealed class CertificateAuthority : IDisposable
     public string RootsPem { get; }
 
     /// <summary>The roots as a trust bundle of <see cref="TrustDomain"/>.</summary>
-    public TrustBundle TrustBundle => TrustBundle.FromPem(TrustDomain, RootsPem);
+    public TrustBundle TrustBundle { get; }
 
     private const string GeneratedSource = "generated, not persisted";
 

@@ -17,7 +17,7 @@ internal static partial class XdsTranslator
     public const string DefaultClusterId = "Kubernetes";
 
     /// <summary>The trust domain of the workload identities when none is configured (Istio's default).</summary>
-    public const string DefaultTrustDomain = "cluster.local";
+    public const string DefaultTrustDomain = Security.CertificateAuthorityOptions.DefaultTrustDomain;
 
     /// <summary>The root namespace when none is configured (Istio's): its selector-less PeerAuthentication is mesh-wide.</summary>
     public const string DefaultRootNamespace = "istio-system";
